@@ -1,0 +1,43 @@
+# Attention, from the ground up: every set-up step lives here, so a fresh machine with only
+# Python 3 and the package registries needs just `make setup && make book` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Heavy notebook cells read COURSE_BUDGET: "full" for the book, "test" under nbval.
+TEST_ENV := COURSE_BUDGET=test MPLBACKEND=Agg PYTHONHASHSEED=0
+
+.PHONY: setup book test exercises bench clean help
+help:
+	@echo "make setup      create .venv and install everything (idempotent)"
+	@echo "make book       build the book, executing every chapter -> _build/html/index.html"
+	@echo "make test       pytest (library, grader) + nbval (chapters, solutions)"
+	@echo "make exercises  regenerate exercises/ from solutions/"
+	@echo "make bench      run the benchmarks and print their tables"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+	@echo "setup done: $(VENV) is ready"
+
+book: setup
+	$(BIN)/jupyter-book build . --all --warningiserror --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+test: setup
+	$(TEST_ENV) $(BIN)/python -m pytest tests book solutions \
+	    --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+	    -p no:cacheprovider -n 2 --dist loadfile
+
+exercises: setup
+	$(BIN)/python -m course_lib.grading.exercises solutions exercises
+
+bench: setup
+	$(BIN)/python benchmarks/attention.py
+
+clean:
+	rm -rf _build .pytest_cache

@@ -1,0 +1,43 @@
+"""course_lib: the tested library behind *Attention, from the ground up*.
+
+One module per concept, in chapter order (see ``DESIGN.md``):
+
+``attention``  chapters 1-3: softmax, scores, scaled dot-product attention
+``numpy_ref``  the same math in plain numpy: an independent oracle
+``viz``        heatmaps and other figures used by the chapters
+``grading``    exercise registry, ``check`` and the ``course-grade`` command
+
+Symbol glossary, used the same way in every docstring:
+
+=========  ==========================================================
+``B``      batch size
+``L``      sequence length (``L_q`` queries, ``L_k`` keys and values)
+``D``      feature width of one vector (``d_model`` for the model width)
+``H``      number of attention heads
+``d_k``    width of a query/key vector; ``d_v`` width of a value vector
+=========  ==========================================================
+"""
+
+import os
+
+__version__ = "0.1.0"
+
+
+def budget() -> str:
+    """Return the compute budget the notebooks run under: ``"full"`` or ``"test"``.
+
+    The book build runs every experiment in full; ``make test`` sets
+    ``COURSE_BUDGET=test`` so that nbval re-executes the same cells in seconds.
+    """
+    value = os.environ.get("COURSE_BUDGET", "full").strip().lower()
+    if value not in ("full", "test"):
+        raise ValueError(f"COURSE_BUDGET={value!r}; expected 'full' or 'test'")
+    return value
+
+
+def pick(*, full, test):
+    """Return ``full`` under the full budget and ``test`` under the test budget.
+
+    Heavy notebook cells size their work with it, e.g. ``steps = pick(full=2000, test=20)``.
+    """
+    return full if budget() == "full" else test

@@ -1,0 +1,304 @@
+"""Attention as a soft dictionary lookup: score, normalise, take a weighted sum (chapters 1-3).
+
+Every function here follows the same three steps of the course notes (注意力的本质):
+
+1. compare each query with every key to get a score (相似度);
+2. turn one query's scores into weights that are positive and sum to one (softmax);
+3. return the weighted sum of the values (加权求和).
+
+Shapes follow the glossary in ``course_lib/__init__.py``: ``q`` is ``(..., L_q, d_k)``,
+``k`` is ``(..., L_k, d_k)``, ``v`` is ``(..., L_k, d_v)``, where ``...`` is any number of
+leading batch dimensions (``B`` or ``B, H``). A mask is boolean, broadcastable to
+``(..., L_q, L_k)``, and **True means "may attend"**.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "softmax",
+    "masked_softmax",
+    "dot_product_scores",
+    "scaled_dot_product_attention",
+    "additive_attention",
+    "nadaraya_watson",
+]
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """Normalise ``x`` along ``dim`` into positive weights that sum to one, without overflow.
+
+    .. math:: \\mathrm{softmax}(x)_i = \\frac{e^{x_i - m}}{\\sum_j e^{x_j - m}},
+              \\quad m = \\max_j x_j
+
+    Subtracting the maximum ``m`` changes nothing mathematically but keeps every exponent
+    at or below zero, so logits of ``1e4`` or ``-1e4`` neither overflow nor give NaN.
+
+    Parameters
+    ----------
+    x : Tensor, any shape
+        Logits (scores).
+    dim : int, default -1
+        The axis to normalise over: for attention, the key axis.
+
+    Returns
+    -------
+    Tensor, same shape as ``x``
+        Weights in ``[0, 1]`` summing to one along ``dim``. A slice whose entries are all
+        ``-inf`` (a query whose keys are all masked) gives all zeros instead of NaN.
+    """
+    # The max is a constant shift, so it needs no gradient.
+    m = x.amax(dim=dim, keepdim=True).detach()
+    # An all -inf slice would compute -inf - (-inf) = NaN; shift it by 0 instead.
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    e = torch.exp(x - m)
+    s = e.sum(dim=dim, keepdim=True)
+    # s >= 1 whenever the slice has a finite entry; s == 0 only for an all -inf slice.
+    return e / torch.where(s > 0, s, torch.ones_like(s))
+
+
+def _check_mask(mask: Tensor, scores_shape: torch.Size, name: str = "mask") -> None:
+    """Raise ValueError unless ``mask`` is boolean and broadcasts to ``scores_shape`` as is."""
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise ValueError(f"{name} must be a boolean tensor (True = may attend); got {got}")
+    expected = tuple(scores_shape)
+    try:
+        out = tuple(torch.broadcast_shapes(mask.shape, scores_shape))
+    except RuntimeError:
+        raise ValueError(
+            f"{name} has shape {tuple(mask.shape)}, which does not broadcast to the scores' "
+            f"shape {expected} = (..., L_q, L_k)"
+        ) from None
+    if out != expected:
+        raise ValueError(
+            f"{name} has shape {tuple(mask.shape)}: broadcasting it would enlarge the scores "
+            f"from {expected} to {out}; expected a shape broadcastable to {expected}, "
+            f"e.g. (L_q, L_k) or (B, L_q, L_k)"
+        )
+
+
+def masked_softmax(scores: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Softmax over the key axis of ``scores``, giving zero weight where ``mask`` is False.
+
+    Parameters
+    ----------
+    scores : Tensor, shape (..., L_q, L_k)
+    mask : Tensor of bool, broadcastable to (..., L_q, L_k), optional
+        True where a query may attend to a key.
+
+    Returns
+    -------
+    Tensor, shape (..., L_q, L_k)
+        Each row sums to one over its allowed keys; a row with no allowed key is all zeros.
+    """
+    if mask is not None:
+        _check_mask(mask, scores.shape)
+        # -inf (not a large negative number) gives exactly zero weight in every dtype.
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return softmax(scores, dim=-1)
+
+
+def _check_batched(name: str, x: Tensor, expected: str) -> None:
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape {expected}; got {type(x).__name__}")
+    if x.dim() < 2:
+        raise ValueError(f"{name} has shape {tuple(x.shape)}; expected {expected}")
+
+
+def dot_product_scores(q: Tensor, k: Tensor) -> Tensor:
+    """Score every query against every key with a dot product: ``q @ k^T``.
+
+    Parameters
+    ----------
+    q : Tensor, shape (..., L_q, d_k)
+    k : Tensor, shape (..., L_k, d_k)
+
+    Returns
+    -------
+    Tensor, shape (..., L_q, L_k)
+        ``scores[..., i, j] = q[..., i, :] · k[..., j, :]``.
+    """
+    _check_batched("q", q, "(..., L_q, d_k)")
+    _check_batched("k", k, "(..., L_k, d_k)")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(
+            f"q has d_k={q.shape[-1]} (shape {tuple(q.shape)}) but k has d_k={k.shape[-1]} "
+            f"(shape {tuple(k.shape)}); expected the same last dimension"
+        )
+    try:
+        torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            f"q's batch dimensions {tuple(q.shape[:-2])} do not broadcast with k's "
+            f"{tuple(k.shape[:-2])}"
+        ) from None
+    return q @ k.transpose(-2, -1)  # (..., L_q, L_k)
+
+
+def _check_values(k: Tensor, v: Tensor) -> None:
+    _check_batched("v", v, "(..., L_k, d_v)")
+    if v.shape[-2] != k.shape[-2]:
+        raise ValueError(
+            f"v has shape {tuple(v.shape)} with L_k={v.shape[-2]}, but k has shape "
+            f"{tuple(k.shape)} with L_k={k.shape[-2]}; expected one value per key"
+        )
+
+
+def _check_dropout(dropout_p: float) -> None:
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"dropout_p={dropout_p}; expected 0 <= dropout_p < 1")
+
+
+def scaled_dot_product_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """Attend from each query to all keys: softmax(q kᵀ / √d_k) v (Vaswani et al. 2017, eq. 1).
+
+    The explicit teaching version: matmul, scale, mask, softmax, matmul. Trainable modules
+    can use :func:`torch.nn.functional.scaled_dot_product_attention` instead (``fast=True``).
+
+    Parameters
+    ----------
+    q : Tensor, shape (..., L_q, d_k)
+        Queries. ``...`` is any number of batch dimensions, e.g. ``(B,)`` or ``(B, H)``.
+    k : Tensor, shape (..., L_k, d_k)
+        Keys.
+    v : Tensor, shape (..., L_k, d_v)
+        Values; ``d_v`` may differ from ``d_k``.
+    mask : Tensor of bool, broadcastable to (..., L_q, L_k), optional
+        True where query ``i`` may attend to key ``j``. A query with no allowed key gets
+        all-zero weights and a zero output, never NaN. A mask that would enlarge the scores
+        by broadcasting is a ``ValueError``.
+    dropout_p : float, default 0.0
+        Dropout probability applied to the weights (always, as in the torch function: pass
+        0.0 at evaluation time).
+
+    Returns
+    -------
+    out : Tensor, shape (..., L_q, d_v)
+        ``weights @ v``.
+    weights : Tensor, shape (..., L_q, L_k)
+        The attention weights that multiplied ``v`` (after dropout, if any).
+    """
+    scores = dot_product_scores(q, k) / math.sqrt(q.shape[-1])  # (..., L_q, L_k)
+    _check_values(k, v)
+    _check_dropout(dropout_p)
+    weights = masked_softmax(scores, mask)
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, p=dropout_p, training=True)
+    return weights @ v, weights
+
+
+def additive_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    w_q: Tensor,
+    w_k: Tensor,
+    w_v: Tensor,
+    mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Attend with Bahdanau's additive score ``w_vᵀ tanh(W_q q + W_k k)`` (Bahdanau et al. 2015).
+
+    A small one-hidden-layer network scores each query–key pair, so queries and keys may
+    have different widths. The weights are passed keyword-only because ``w_q`` and ``w_k``
+    are easy to swap.
+
+    Parameters
+    ----------
+    q : Tensor, shape (..., L_q, d_q)
+    k : Tensor, shape (..., L_k, d_k)
+    v : Tensor, shape (..., L_k, d_v)
+    w_q : Tensor, shape (d_q, h)
+        Projects queries into the hidden space of width ``h``.
+    w_k : Tensor, shape (d_k, h)
+        Projects keys into the same hidden space.
+    w_v : Tensor, shape (h,)
+        Reduces a hidden vector to a scalar score.
+    mask : Tensor of bool, broadcastable to (..., L_q, L_k), optional
+        True = may attend.
+
+    Returns
+    -------
+    out : Tensor, shape (..., L_q, d_v)
+    weights : Tensor, shape (..., L_q, L_k)
+    """
+    _check_batched("q", q, "(..., L_q, d_q)")
+    _check_batched("k", k, "(..., L_k, d_k)")
+    _check_values(k, v)
+    if w_q.dim() != 2 or w_q.shape[0] != q.shape[-1]:
+        raise ValueError(f"w_q has shape {tuple(w_q.shape)}; expected (d_q, h) = ({q.shape[-1]}, h)")
+    if w_k.dim() != 2 or w_k.shape[0] != k.shape[-1]:
+        raise ValueError(f"w_k has shape {tuple(w_k.shape)}; expected (d_k, h) = ({k.shape[-1]}, h)")
+    hidden = w_q.shape[1]
+    if w_k.shape[1] != hidden or tuple(w_v.shape) != (hidden,):
+        raise ValueError(
+            f"w_k has shape {tuple(w_k.shape)} and w_v has shape {tuple(w_v.shape)}; "
+            f"expected ({k.shape[-1]}, {hidden}) and ({hidden},) to match w_q's hidden width {hidden}"
+        )
+    # Broadcast every query against every key in the hidden space.
+    features = torch.tanh((q @ w_q).unsqueeze(-2) + (k @ w_k).unsqueeze(-3))  # (..., L_q, L_k, h)
+    scores = features @ w_v  # (..., L_q, L_k)
+    weights = masked_softmax(scores, mask)
+    return weights @ v, weights
+
+
+def nadaraya_watson(
+    queries: Tensor,
+    keys: Tensor,
+    values: Tensor,
+    *,
+    bandwidth: float = 1.0,
+) -> tuple[Tensor, Tensor]:
+    """Predict at ``queries`` by Gaussian-kernel regression: attention pooling with fixed scores.
+
+    Nadaraya (1964) and Watson (1964) estimate ``f(x)`` as a weighted average of the
+    training targets, the weights a softmax of ``-(x - x_i)² / (2σ²)``: a query attends to
+    the training points near it. Nothing is learned except, optionally, the bandwidth ``σ``.
+
+    Parameters
+    ----------
+    queries : Tensor, shape (..., L_q)
+        Scalar inputs where a prediction is wanted.
+    keys : Tensor, shape (..., L_k)
+        Scalar training inputs ``x_i``.
+    values : Tensor, shape (..., L_k) or (..., L_k, d_v)
+        Training targets ``y_i``.
+    bandwidth : float, default 1.0
+        Kernel width ``σ > 0``: small values follow the data closely, large ones smooth it.
+
+    Returns
+    -------
+    out : Tensor, shape (..., L_q) or (..., L_q, d_v)
+        The predictions, shaped like ``values`` with ``L_k`` replaced by ``L_q``.
+    weights : Tensor, shape (..., L_q, L_k)
+    """
+    if not bandwidth > 0:
+        raise ValueError(f"bandwidth={bandwidth}; expected a positive kernel width")
+    if queries.dim() < 1 or keys.dim() < 1:
+        raise ValueError(
+            f"queries has shape {tuple(queries.shape)} and keys has shape {tuple(keys.shape)}; "
+            f"expected (..., L_q) and (..., L_k)"
+        )
+    vector_values = values.dim() == keys.dim() + 1
+    if values.dim() not in (keys.dim(), keys.dim() + 1) or values.shape[keys.dim() - 1] != keys.shape[-1]:
+        raise ValueError(
+            f"values has shape {tuple(values.shape)}; expected (..., L_k) or (..., L_k, d_v) "
+            f"with L_k={keys.shape[-1]} as in keys {tuple(keys.shape)}"
+        )
+    diff = queries.unsqueeze(-1) - keys.unsqueeze(-2)  # (..., L_q, L_k)
+    weights = softmax(-(diff**2) / (2 * bandwidth**2), dim=-1)
+    if vector_values:
+        return weights @ values, weights
+    return (weights @ values.unsqueeze(-1)).squeeze(-1), weights

@@ -1,0 +1,12 @@
+"""Exercises and grading: ``check`` in a notebook, ``course-grade`` on the command line.
+
+- :func:`check` grades one candidate against the hidden reference and prints a verdict.
+- ``course-grade PATH...`` runs whole notebooks in a fresh kernel and grades every exercise
+  they contain (:mod:`course_lib.grading.runner`, :mod:`course_lib.grading.cli`).
+- ``python -m course_lib.grading.exercises solutions exercises`` regenerates the exercise
+  notebooks from the solutions (``make exercises``).
+"""
+
+from course_lib.grading.registry import CheckResult, check, get, registry
+
+__all__ = ["CheckResult", "check", "get", "registry"]

@@ -1,0 +1,67 @@
+"""The course's math in plain numpy: the from-scratch view and an independent test oracle.
+
+Each function has the same name and signature as its torch version in ``course_lib`` and
+shares no code with it, so agreement between the two is evidence, not a tautology.
+Arrays are ``numpy.ndarray``; shapes follow the glossary in ``course_lib/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["softmax", "dot_product_scores", "scaled_dot_product_attention"]
+
+
+def softmax(x: np.ndarray, dim: int = -1) -> np.ndarray:
+    """Normalise ``x`` along ``dim`` into weights summing to one (max-subtracted, stable).
+
+    Parameters
+    ----------
+    x : ndarray, any shape
+    dim : int, default -1
+
+    Returns
+    -------
+    ndarray, same shape as ``x``; an all ``-inf`` slice gives zeros.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    m = np.max(x, axis=dim, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    e = np.exp(x - m)
+    s = np.sum(e, axis=dim, keepdims=True)
+    return e / np.where(s > 0, s, 1.0)
+
+
+def dot_product_scores(q: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Return ``q @ kᵀ``: shape (..., L_q, d_k) × (..., L_k, d_k) → (..., L_q, L_k)."""
+    q, k = np.asarray(q, dtype=np.float64), np.asarray(k, dtype=np.float64)
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q has d_k={q.shape[-1]} but k has d_k={k.shape[-1]}; expected equal")
+    return np.einsum("...id,...jd->...ij", q, k)
+
+
+def scaled_dot_product_attention(q, k, v, mask=None, dropout_p: float = 0.0):
+    """Compute softmax(q kᵀ / √d_k) v with a boolean mask (True = may attend), in numpy.
+
+    Parameters
+    ----------
+    q : ndarray, shape (..., L_q, d_k)
+    k : ndarray, shape (..., L_k, d_k)
+    v : ndarray, shape (..., L_k, d_v)
+    mask : ndarray of bool, broadcastable to (..., L_q, L_k), optional
+    dropout_p : float
+        Must be 0.0: the reference is deterministic.
+
+    Returns
+    -------
+    out : ndarray, shape (..., L_q, d_v)
+    weights : ndarray, shape (..., L_q, L_k); rows with no allowed key are zero.
+    """
+    if dropout_p != 0.0:
+        raise ValueError(f"dropout_p={dropout_p}; the numpy reference supports only 0.0")
+    v = np.asarray(v, dtype=np.float64)
+    scores = dot_product_scores(q, k) / np.sqrt(np.shape(q)[-1])
+    if mask is not None:
+        scores = np.where(np.asarray(mask, dtype=bool), scores, -np.inf)
+    weights = softmax(scores, dim=-1)
+    return weights @ v, weights
