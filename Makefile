@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Heavy notebook cells read COURSE_BUDGET: "full" for the book, "test" under nbval.
-TEST_ENV := COURSE_BUDGET=test MPLBACKEND=Agg PYTHONHASHSEED=0
+TEST_ENV := COURSE_BUDGET=test MPLBACKEND=Agg PYTHONHASHSEED=0 OMP_NUM_THREADS=1
 
 .PHONY: setup book test exercises bench clean help
 help:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["softmax", "dot_product_scores", "scaled_dot_product_attention"]
+__all__ = ["softmax", "dot_product_scores", "scaled_dot_product_attention", "additive_attention", "nadaraya_watson"]
 
 
 def softmax(x: np.ndarray, dim: int = -1) -> np.ndarray:
@@ -65,3 +65,56 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout_p: float = 0.0):
         scores = np.where(np.asarray(mask, dtype=bool), scores, -np.inf)
     weights = softmax(scores, dim=-1)
     return weights @ v, weights
+
+
+def additive_attention(q, k, v, *, w_q, w_k, w_v, mask=None):
+    """Compute Bahdanau attention with scores ``w_vᵀ tanh(q W_q + k W_k)``, in numpy.
+
+    Parameters
+    ----------
+    q : ndarray, shape (..., L_q, d_q)
+    k : ndarray, shape (..., L_k, d_k)
+    v : ndarray, shape (..., L_k, d_v)
+    w_q : ndarray, shape (d_q, h)
+    w_k : ndarray, shape (d_k, h)
+    w_v : ndarray, shape (h,)
+    mask : ndarray of bool, broadcastable to (..., L_q, L_k), optional
+
+    Returns
+    -------
+    out : ndarray, shape (..., L_q, d_v)
+    weights : ndarray, shape (..., L_q, L_k)
+    """
+    q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
+    hidden_q = np.einsum("...id,dh->...ih", q, w_q)
+    hidden_k = np.einsum("...jd,dh->...jh", k, w_k)
+    scores = np.einsum("...ijh,h->...ij", np.tanh(hidden_q[..., :, None, :] + hidden_k[..., None, :, :]), w_v)
+    if mask is not None:
+        scores = np.where(np.asarray(mask, dtype=bool), scores, -np.inf)
+    weights = softmax(scores, dim=-1)
+    return weights @ v, weights
+
+
+def nadaraya_watson(queries, keys, values, *, bandwidth: float = 1.0):
+    """Gaussian-kernel regression, weights ``softmax(-(x_q - x_k)² / (2σ²))``, in numpy.
+
+    Parameters
+    ----------
+    queries : ndarray, shape (..., L_q)
+    keys : ndarray, shape (..., L_k)
+    values : ndarray, shape (..., L_k) or (..., L_k, d_v)
+    bandwidth : float
+        The kernel width ``σ > 0``.
+
+    Returns
+    -------
+    out : ndarray, shape (..., L_q) or (..., L_q, d_v)
+    weights : ndarray, shape (..., L_q, L_k)
+    """
+    if not bandwidth > 0:
+        raise ValueError(f"bandwidth={bandwidth}; expected a positive kernel width")
+    queries, keys, values = (np.asarray(a, dtype=np.float64) for a in (queries, keys, values))
+    weights = softmax(-np.square(queries[..., :, None] - keys[..., None, :]) / (2.0 * bandwidth**2), dim=-1)
+    if values.ndim == keys.ndim:
+        return np.einsum("...ij,...j->...i", weights, values), weights
+    return weights @ values, weights

@@ -1,0 +1,39 @@
+"""Smoke test: the attention benchmark's ``--quick`` path runs and writes a sensible table."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "attention.py"
+
+
+def load_benchmark(monkeypatch):
+    # benchmarks/ is a folder of scripts, not a package: load the file by path.
+    spec = importlib.util.spec_from_file_location("bench_attention", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_attention_benchmark_quick_runs_and_writes_markdown(tmp_path, capsys, monkeypatch):
+    bench = load_benchmark(monkeypatch)
+    out = tmp_path / "attention.md"
+    threads = torch.get_num_threads()
+    # One thread: on a busy machine, thread hand-offs, not arithmetic, dominate tiny sizes.
+    rows = bench.main(["--quick", "--repeats", "2", "--threads", "1", "--out", str(out)])
+    assert torch.get_num_threads() == threads  # the benchmark put the setting back
+    assert len(rows) == len(bench.QUICK)
+    for r in rows:
+        assert r["ours"] > 0 and r["torch"] > 0
+        assert math.isclose(r["ratio"], r["ours"] / r["torch"])
+    printed = capsys.readouterr().out
+    assert "torch " in printed and "threads: 1" in printed and "cpu:" in printed
+    table = [line for line in out.read_text().splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + len(bench.QUICK)  # header row + one row per case
+    assert {"causal", "none"} <= {line.split("|")[5].strip() for line in table[1:]}

@@ -1,0 +1,113 @@
+"""Tests for ``course_lib.viz``: the heatmaps show the right data with the right labels."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from numpy.testing import assert_allclose  # noqa: E402
+
+from course_lib.viz import attention_grid, attention_heatmap, to_numpy  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def tick_texts(labels):
+    return [t.get_text() for t in labels]
+
+
+def weights(*shape, seed=0):
+    w = torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+    return w / w.sum(-1, keepdim=True)
+
+
+def test_to_numpy_detaches_tensors_with_grad_and_low_precision():
+    x = torch.rand(2, 3, requires_grad=True)
+    y = (x * 2).to(torch.bfloat16)
+    a = to_numpy(y)
+    assert isinstance(a, np.ndarray) and a.dtype == np.float32
+    assert_allclose(a, (x.detach() * 2).to(torch.bfloat16).float().numpy())
+    assert to_numpy([[1, 2]]).shape == (1, 2)
+
+
+def test_heatmap_draws_the_weights_with_tick_labels():
+    w = weights(3, 4)
+    ax = attention_heatmap(w, x_labels=list("abcd"), y_labels=["x", "y", "z"], title="t")
+    assert_allclose(ax.images[0].get_array(), w.numpy())
+    assert tick_texts(ax.get_xticklabels()) == list("abcd")
+    assert tick_texts(ax.get_yticklabels()) == ["x", "y", "z"]
+    assert ax.get_title() == "t"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("keys", "queries")
+    assert len(ax.figure.axes) == 2  # the heatmap and its colour bar
+    assert ax.images[0].get_clim()[0] == 0.0
+
+
+def test_heatmap_accepts_tensor_with_grad_and_draws_on_given_axes():
+    w = torch.softmax(torch.randn(2, 5, requires_grad=True), dim=-1)  # has a grad_fn
+    fig, ax = plt.subplots()
+    assert attention_heatmap(w, ax=ax, colorbar=False) is ax
+    assert len(fig.axes) == 1
+    assert_allclose(ax.images[0].get_array(), w.detach().numpy())
+
+
+def test_heatmap_annotates_small_matrices_only():
+    ax = attention_heatmap(weights(3, 3), colorbar=False)
+    texts = [t.get_text() for t in ax.texts]
+    assert len(texts) == 9
+    w = weights(3, 3)
+    assert texts[1] == f"{w[0, 1].item():.2f}"  # row-major: row 0, column 1
+    assert len(attention_heatmap(weights(13, 13), colorbar=False).texts) == 0
+    assert len(attention_heatmap(weights(3, 3), colorbar=False, annotate=False).texts) == 0
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3, 4)])
+def test_heatmap_wrong_shape_raises(shape):
+    with pytest.raises(ValueError, match=r"weights has shape .*expected \(L_q, L_k\)"):
+        attention_heatmap(torch.rand(*shape))
+
+
+def test_heatmap_label_count_mismatch_raises():
+    with pytest.raises(ValueError, match="x_labels has 3 entries; expected 4"):
+        attention_heatmap(weights(2, 4), x_labels=list("abc"))
+    with pytest.raises(ValueError, match="y_labels has 4 entries; expected 2"):
+        attention_heatmap(weights(2, 4), y_labels=list("abcd"))
+
+
+def test_grid_one_panel_per_matrix_with_shared_scale():
+    w = weights(3, 2, 4)
+    w[1] *= 0.5  # a dimmer panel must look dimmer, so the colour scale is shared
+    fig = attention_grid(w, titles=["h0", "h1", "h2"], x_labels=list("abcd"), y_labels=["p", "q"], ncols=2)
+    axes = fig.axes
+    assert len(axes) == 4  # 2 x 2 grid for 3 matrices, no colour bars
+    assert [ax.axison for ax in axes] == [True, True, True, False]
+    assert [ax.get_title() for ax in axes[:3]] == ["h0", "h1", "h2"]
+    for i, ax in enumerate(axes[:3]):
+        assert_allclose(ax.images[0].get_array(), w[i].numpy())
+        assert ax.images[0].get_clim() == (0.0, pytest.approx(w.max().item()))
+        assert tick_texts(ax.get_xticklabels()) == list("abcd")
+    # Query labels only on the first column.
+    assert tick_texts(axes[0].get_yticklabels()) == ["p", "q"]
+    assert tick_texts(axes[1].get_yticklabels()) == ["", ""]
+    assert tick_texts(axes[2].get_yticklabels()) == ["p", "q"]
+
+
+def test_grid_accepts_tensor_with_grad():
+    w = torch.softmax(torch.randn(2, 3, 3, requires_grad=True), dim=-1)
+    fig = attention_grid(w)
+    assert len(fig.axes) == 2
+
+
+def test_grid_wrong_shape_and_titles_raise():
+    with pytest.raises(ValueError, match=r"weights has shape .*expected \(N, L_q, L_k\)"):
+        attention_grid(torch.rand(3, 4))
+    with pytest.raises(ValueError, match="titles has 1 entries; expected 2"):
+        attention_grid(torch.rand(2, 3, 3), titles=["only one"])
