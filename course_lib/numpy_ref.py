@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["softmax", "dot_product_scores", "scaled_dot_product_attention", "additive_attention", "nadaraya_watson"]
+__all__ = [
+    "softmax",
+    "dot_product_scores",
+    "scaled_dot_product_attention",
+    "additive_attention",
+    "nadaraya_watson",
+    "causal_mask",
+    "padding_mask",
+]
 
 
 def softmax(x: np.ndarray, dim: int = -1) -> np.ndarray:
@@ -118,3 +126,25 @@ def nadaraya_watson(queries, keys, values, *, bandwidth: float = 1.0):
     if values.ndim == keys.ndim:
         return np.einsum("...ij,...j->...i", weights, values), weights
     return weights @ values, weights
+
+# -- masks (chapter 5): True means "may attend" ------------------------------------------------
+
+
+def causal_mask(L: int) -> np.ndarray:
+    """Return the (L, L) look-ahead mask: True on and below the diagonal (keys j <= query i)."""
+    if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 0:
+        raise ValueError(f"L={L!r}; expected a non-negative int")
+    return np.tril(np.ones((L, L), dtype=bool))
+
+
+def padding_mask(lengths, max_len: int) -> np.ndarray:
+    """Return the (B, 1, max_len) mask that is True on the first ``lengths[b]`` keys of row b."""
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1 or (lengths.size and not np.issubdtype(lengths.dtype, np.integer)):
+        raise ValueError(f"lengths has shape {lengths.shape} and dtype {lengths.dtype}; expected (B,) ints")
+    if lengths.size and (lengths.min() < 0 or lengths.max() > max_len):
+        raise ValueError(f"lengths={lengths.tolist()} has values outside [0, max_len={max_len}]")
+    mask = np.zeros((len(lengths), 1, max_len), dtype=bool)
+    for b, n in enumerate(lengths):
+        mask[b, 0, :n] = True
+    return mask
