@@ -127,6 +127,7 @@ def nadaraya_watson(queries, keys, values, *, bandwidth: float = 1.0):
         return np.einsum("...ij,...j->...i", weights, values), weights
     return weights @ values, weights
 
+
 # -- masks (chapter 5): True means "may attend" ------------------------------------------------
 
 

@@ -148,17 +148,23 @@ class Grader:
         """
         if not isinstance(got, torch.Tensor):
             raise CaseFailed(f"{what} should be a torch.Tensor; got {type(got).__name__}")
-        if tuple(got.shape) != tuple(expected.shape):
-            raise CaseFailed(f"{what} has shape {tuple(got.shape)}; expected {tuple(expected.shape)}")
         got64, expected64 = got.detach().to(torch.float64), expected.detach().to(torch.float64)
+
+        def name_the_mistake() -> None:
+            # A mistake may change the shape too (queries and keys swapped gives (L_k, L_q)).
+            for description, wrong in (mistakes or {}).items():
+                wrong64 = wrong.detach().to(torch.float64)
+                if wrong64.shape == got64.shape and torch.allclose(got64, wrong64, rtol=rtol, atol=atol):
+                    raise CaseFailed(f"looks like {description}. {hint}")
+
+        if tuple(got.shape) != tuple(expected.shape):
+            name_the_mistake()
+            raise CaseFailed(f"{what} has shape {tuple(got.shape)}; expected {tuple(expected.shape)}")
         if torch.allclose(got64, expected64, rtol=rtol, atol=atol, equal_nan=False):
             return
         if torch.isnan(got64).any() and not torch.isnan(expected64).any():
             raise CaseFailed(f"{what} contains NaN where the reference has none. {hint}")
-        for description, wrong in (mistakes or {}).items():
-            wrong64 = wrong.detach().to(torch.float64)
-            if wrong64.shape == got64.shape and torch.allclose(got64, wrong64, rtol=rtol, atol=atol):
-                raise CaseFailed(f"looks like {description}. {hint}")
+        name_the_mistake()
         err = (got64 - expected64).abs().nan_to_num(float("inf")).max().item()
         raise CaseFailed(f"{what} differs from the reference (max abs error {err:.3g}). {hint}")
 
