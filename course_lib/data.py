@@ -37,9 +37,10 @@ harder than digit-by-digit copying, each with examples:
   110 is 一百一十, 20,010 is 二万零一十.
 - **One 零 for a run of inner zeros.** 1001 is 一千零一 (not 一千零零一); the run may
   cross a group boundary: 1,000,001 is 一百万零一, 100,010,000 is 一亿零一万.
-- **Zeros that end a group are silent**, and an all-zero group is skipped: 5000 is 五千,
-  100,000,000 is 一亿, 3,005,000 is 三百万五千 (300|5000: nothing is missing between
-  the groups, as 5000 starts with its 千 digit).
+- **Zeros that end a group are silent**, and so are all-zero groups at the end: 5000 is
+  五千, 100,000,000 is 一亿, 3,005,000 is 三百万五千 (300|5000: nothing is missing
+  between the groups, as 5000 starts with its 千 digit). An all-zero group *between*
+  nonzero ones is a run of inner zeros: 100,001,000 (1|0000|1000) is 一亿零一千.
 - **零 before a group whose leading digit is zero.** 10,001 (1|0001) is 一万零一, not
   一万一 (which means 11,000); 3,000,500 (300|0500) is 三百万零五百; but 105,000
   (10|5000) is 十万五千 and 101,000 is 十万一千, while 1,050,000 (105|0000) is
@@ -216,7 +217,7 @@ def _chinese_group(n: int, *, at_start: bool) -> str:
     for power, unit in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
         digit = n // power % 10
         if digit == 0:
-            zero_pending = zero_pending or bool(out)
+            zero_pending = bool(out)  # leading zeros of the group are not read here
             continue
         if zero_pending:
             out += "零"
@@ -585,23 +586,27 @@ def make_splits(
         If ``test_size`` distinct held-out values cannot be found (``max_value`` too
         small or ``held_out_fraction`` too low).
     """
+    for name, size in (("train_size", train_size), ("test_size", test_size)):
+        if size < 0:
+            raise ValueError(f"{name}={size} must be non-negative")
     if not 0.0 < held_out_fraction < 1.0:
         raise ValueError(f"held_out_fraction={held_out_fraction} must be in (0, 1)")
 
-    def draw(size: int, stream: int, *, fraction: float, held: bool, distinct: bool):
+    def draw(size: int, stream: int, *, fraction: float, held: bool) -> list[int]:
+        # One generator per set, so that a set does not depend on the others' sizes.
         generator = torch.Generator().manual_seed(seed * 3 + stream)
+        keep_rate = held_out_fraction if held else 1.0 - held_out_fraction
         kept: list[int] = []
-        seen: set[int] = set()
-        # Each draw keeps about held_out_fraction (or 1 - it) of the numbers it samples.
+        seen: set[int] = set()  # test sets are distinct values; train may repeat
         for _ in range(100):
             need = size - len(kept)
             if need == 0:
                 return kept
-            batch = sample_numbers(max(2 * need, 64), generator=generator, max_value=max_value,
-                                   zero_heavy_fraction=fraction)
-            mask = is_held_out(batch, held_out_fraction=held_out_fraction, salt=salt)
-            for n, h in zip(batch, mask.tolist()):
-                if h == held and len(kept) < size and not (distinct and n in seen):
+            candidates = sample_numbers(int(need / keep_rate * 1.25) + 16, generator=generator,
+                                        max_value=max_value, zero_heavy_fraction=fraction)
+            mask = is_held_out(candidates, held_out_fraction=held_out_fraction, salt=salt)
+            for n, h in zip(candidates, mask.tolist()):
+                if h == held and len(kept) < size and not (held and n in seen):
                     kept.append(n)
                     seen.add(n)
         raise ValueError(
@@ -610,9 +615,9 @@ def make_splits(
         )
 
     return Splits(
-        train=draw(train_size, 0, fraction=zero_heavy_fraction, held=False, distinct=False),
-        test_uniform=draw(test_size, 1, fraction=0.0, held=True, distinct=True),
-        test_zero_heavy=draw(test_size, 2, fraction=1.0, held=True, distinct=True),
+        train=draw(train_size, 0, fraction=zero_heavy_fraction, held=False),
+        test_uniform=draw(test_size, 1, fraction=0.0, held=True),
+        test_zero_heavy=draw(test_size, 2, fraction=1.0, held=True),
     )
 
 
@@ -752,9 +757,10 @@ def iterate_batches(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be at least 1")
-    order = (torch.randperm(len(numbers), generator=generator).tolist()
-             if generator is not None else range(len(numbers)))
-    order = list(order)
+    if generator is None:
+        order = list(range(len(numbers)))
+    else:
+        order = torch.randperm(len(numbers), generator=generator).tolist()
     stop = len(order) - len(order) % batch_size if drop_last else len(order)
     for start in range(0, stop, batch_size):
         yield make_batch([numbers[i] for i in order[start : start + batch_size]],
