@@ -75,6 +75,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from course_lib.masks import causal_mask, combine_masks, padding_mask
+
 __all__ = [
     "MAX_NUMBER",
     "english_words",
@@ -680,11 +682,6 @@ def _pad(rows: list[list[int]]) -> Tensor:
     return out
 
 
-def _padding_mask(lengths: Tensor, max_len: int) -> Tensor:
-    """(B, 1, max_len) mask, True at the real tokens; the same as ``masks.padding_mask``."""
-    return (torch.arange(max_len) < lengths[:, None])[:, None, :]
-
-
 def make_batch(numbers: Sequence[int], *, direction: str = "en-zh") -> Batch:
     """Turn numbers into a padded batch of (source, target) translation pairs.
 
@@ -714,15 +711,14 @@ def make_batch(numbers: Sequence[int], *, direction: str = "en-zh") -> Batch:
     src_lengths = torch.tensor([len(r) for r in src_rows])
     tgt_lengths = torch.tensor([len(r) + 1 for r in tgt_rows])
     T = tgt_in.shape[1]
-    causal = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T): key j <= query i
     return Batch(
         src=src,
         tgt_in=tgt_in,
         tgt_out=tgt_out,
         src_lengths=src_lengths,
         tgt_lengths=tgt_lengths,
-        src_mask=_padding_mask(src_lengths, src.shape[1]),  # (B, 1, S)
-        tgt_mask=causal & _padding_mask(tgt_lengths, T),  # (B, T, T)
+        src_mask=padding_mask(src_lengths, src.shape[1]),  # (B, 1, S)
+        tgt_mask=combine_masks(causal_mask(T), padding_mask(tgt_lengths, T)),  # (B, T, T)
         numbers=[operator.index(n) for n in numbers],
     )
 

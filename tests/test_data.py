@@ -474,15 +474,6 @@ def test_batch_masks_follow_the_design_convention():
                 assert b.tgt_mask[i, q, k] == (k <= q and k < b.tgt_lengths[i])
 
 
-def test_batch_masks_match_course_lib_masks():
-    masks = pytest.importorskip("course_lib.masks")
-    b = make_batch(BATCH_NUMBERS)
-    S, T = b.src.shape[1], b.tgt_in.shape[1]
-    assert torch.equal(b.src_mask, masks.padding_mask(b.src_lengths, S))
-    expected = masks.combine_masks(masks.causal_mask(T), masks.padding_mask(b.tgt_lengths, T))
-    assert torch.equal(b.tgt_mask, expected)
-
-
 def test_batch_src_mask_hides_padding_from_attention():
     from course_lib.attention import scaled_dot_product_attention
 
