@@ -6,6 +6,10 @@ Every function here follows the same three steps of the course notes (注意力�
 2. turn one query's scores into weights that are positive and sum to one (softmax);
 3. return the weighted sum of the values (加权求和).
 
+Chapter 3 adds self-attention (自注意力): :func:`self_attention` and the module
+:class:`SelfAttention` project one sequence into queries, keys and values and run the same
+three steps within it.
+
 Shapes follow the glossary in ``course_lib/__init__.py``: ``q`` is ``(..., L_q, d_k)``,
 ``k`` is ``(..., L_k, d_k)``, ``v`` is ``(..., L_k, d_v)``, where ``...`` is any number of
 leading batch dimensions (``B`` or ``B, H``). A mask is boolean, broadcastable to
