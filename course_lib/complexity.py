@@ -295,7 +295,14 @@ class LSTMClassifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Map token ids ``(B, L)`` to class logits ``(B, vocab)``."""
-        h, _ = self.rnn(self.embed(x))  # (B, L, d)
+        return self.from_embeddings(self.embed(x))
+
+    def from_embeddings(self, e: Tensor) -> Tensor:
+        """Map token embeddings ``(B, L, d_model)`` to class logits ``(B, vocab)``.
+
+        Split from :meth:`forward` so that a gradient can be taken w.r.t. each position.
+        """
+        h, _ = self.rnn(e)  # (B, L, d)
         return self.head(h[:, -1])
 
 
@@ -327,9 +334,16 @@ class AttentionClassifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Map token ids ``(B, L)`` to class logits ``(B, vocab)``."""
-        L = x.shape[1]
+        return self.from_embeddings(self.embed(x))
+
+    def from_embeddings(self, e: Tensor) -> Tensor:
+        """Map token embeddings ``(B, L, d_model)`` to class logits ``(B, vocab)``.
+
+        Split from :meth:`forward` so that a gradient can be taken w.r.t. each position.
+        """
+        L = e.shape[1]
         if L > self.pos.num_embeddings:
-            raise ValueError(f"x has length {L}; expected at most max_len={self.pos.num_embeddings}")
-        h = self.embed(x) + self.pos(torch.arange(L, device=x.device))  # (B, L, d)
+            raise ValueError(f"the input has length {L}; expected at most max_len={self.pos.num_embeddings}")
+        h = e + self.pos(torch.arange(L, device=e.device))  # (B, L, d)
         out, _ = self.attn(h[:, -1:], h, h, need_weights=False)  # (B, 1, d): one query, L keys
         return self.head(out[:, 0])

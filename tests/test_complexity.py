@@ -114,17 +114,28 @@ def test_classifiers_shapes_and_position_limit():
         model(torch.randint(0, 5, (3, 10)))
 
 
-def test_attention_classifier_reaches_every_position_in_one_step():
-    # at initialisation the last output depends on the first token through one attention layer,
-    # so its gradient is the same order of size as the gradient w.r.t. the last token
+def _grad_norm_per_position(model, e):
+    e = e.clone().requires_grad_(True)
+    model.from_embeddings(e).sum().backward()
+    return e.grad[0].norm(dim=-1)  # (L,)
+
+
+def test_attention_reaches_every_position_in_one_step_lstm_fades():
+    # at initialisation, the output's gradient w.r.t. the first token is of the same order as
+    # w.r.t. the last-but-one for attention (path length 1), but far smaller for an LSTM
     torch.manual_seed(0)
-    model = cx.AttentionClassifier(6, 16, max_len=40)
-    h = model.embed(torch.randint(0, 6, (1, 40))).detach().requires_grad_(True)
-    h2 = h + model.pos(torch.arange(40))
-    out, _ = model.attn(h2[:, -1:], h2, h2)
-    out.sum().backward()
-    first, last_but_one = h.grad[0, 0].norm(), h.grad[0, -2].norm()
-    assert 0.1 < (first / last_but_one).item() < 10
+    e = torch.randn(1, 60, 16)
+    attn = _grad_norm_per_position(cx.AttentionClassifier(6, 16, max_len=60), e)
+    lstm = _grad_norm_per_position(cx.LSTMClassifier(6, 16), e)
+    assert 0.1 < (attn[0] / attn[-2]).item() < 10
+    assert (lstm[0] / lstm[-2]).item() < 1e-3
+
+
+def test_from_embeddings_matches_forward():
+    torch.manual_seed(0)
+    x = torch.randint(0, 6, (2, 7))
+    for model in (cx.LSTMClassifier(6, 8), cx.AttentionClassifier(6, 8, max_len=7)):
+        torch.testing.assert_close(model(x), model.from_embeddings(model.embed(x)))
 
 
 # -- bad input --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from course_lib.complexity import (
 from course_lib.grading.registry import CaseFailed, Grader, exercise
 
 
-def _expect_equal(g: Grader, got, expected, *, what: str, hint: str, mistakes: Mapping[str, object] = {}) -> None:
+def _expect_equal(g: Grader, got, expected, *, what: str, hint: str, mistakes: Mapping[str, object] | None = None) -> None:
     """Fail unless ``got == expected``; name the mistake when ``got`` equals a known wrong answer."""
     if isinstance(expected, tuple):  # a LayerCost: any 3-sequence of numbers will do
         try:
@@ -25,7 +25,7 @@ def _expect_equal(g: Grader, got, expected, *, what: str, hint: str, mistakes: M
         got = int(got)
     if got == expected:
         return
-    for description, wrong in mistakes.items():
+    for description, wrong in (mistakes or {}).items():
         if wrong != expected and got == wrong:
             raise CaseFailed(f"{what}: looks like {description}. {hint}")
     g.expect(False, f"{what} = {got!r} is not the reference count. {hint}")
