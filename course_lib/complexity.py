@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "RECURRENT_GATES",
+    "LAYER_KINDS",
     "LayerCost",
     "attention_layer_params",
     "recurrent_layer_params",
