@@ -263,7 +263,7 @@ def test_dropout_acts_on_weights_in_training_only():
     mha = MultiHeadAttention(D_MODEL, HEADS, dropout=0.5)
     x, _, _ = _inputs(20, 2, 6, 6)
     mha.eval()
-    out_eval, w_eval = mha(x, x, x)
+    _, w_eval = mha(x, x, x)
     assert_close(w_eval.sum(-1), torch.ones(2, HEADS, 6))
     mha.train()
     torch.manual_seed(21)
@@ -312,3 +312,16 @@ def test_mask_errors():
         mha(x, x, x, mask=torch.ones(2, 1, 1, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match="does not broadcast"):
         mha(x, x, x, mask=torch.ones(5, 4, dtype=torch.bool))
+
+
+def test_fast_path_applies_dropout_in_training_only():
+    torch.manual_seed(22)
+    mha = MultiHeadAttention(D_MODEL, HEADS, dropout=0.5, fast=True)
+    x, _, _ = _inputs(23, 2, 6, 6)
+    mha.eval()
+    out_eval, _ = mha(x, x, x)
+    assert_close(out_eval, mha(x, x, x)[0])  # deterministic in eval mode
+    mha.train()
+    out_train, _ = mha(x, x, x)
+    assert torch.isfinite(out_train).all()
+    assert not torch.allclose(out_train, out_eval)
