@@ -18,6 +18,9 @@ __all__ = [
     "causal_mask",
     "padding_mask",
     "self_attention",
+    "split_heads",
+    "merge_heads",
+    "multi_head_attention",
 ]
 
 
@@ -195,3 +198,110 @@ def self_attention(x, *, w_q, w_k, w_v, mask=None):
             weights[b, i] = e / e.sum()
             out[b, i] = sum(weights[b, i, j] * v[b, j] for j in range(length))
     return out, weights
+
+
+# -- chapter 4: multi-head attention ---------------------------------------------------------
+# Written the way the paper states it, one head at a time with sliced weights, rather than
+# with the reshape/transpose of course_lib.multihead: a different route to the same numbers.
+
+
+def split_heads(x: np.ndarray, num_heads: int) -> np.ndarray:
+    """Cut the feature axis into ``num_heads`` slices, one per head, stacked on a new axis 1.
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, L, d_model)
+    num_heads : int
+        Must divide ``d_model``.
+
+    Returns
+    -------
+    ndarray, shape (B, H, L, d_head); ``out[:, h] == x[:, :, h*d_head:(h+1)*d_head]``.
+    """
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise ValueError(f"x has shape {x.shape}; expected (B, L, d_model)")
+    if x.shape[-1] % num_heads != 0:
+        raise ValueError(f"d_model={x.shape[-1]} is not divisible by num_heads={num_heads}")
+    d_head = x.shape[-1] // num_heads
+    return np.stack([x[:, :, h * d_head:(h + 1) * d_head] for h in range(num_heads)], axis=1)
+
+
+def merge_heads(x: np.ndarray) -> np.ndarray:
+    """Concatenate the heads' features position by position: (B, H, L, d_head) → (B, L, H·d_head).
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, H, L, d_head)
+
+    Returns
+    -------
+    ndarray, shape (B, L, H·d_head); the inverse of :func:`split_heads`.
+    """
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"x has shape {x.shape}; expected (B, H, L, d_head)")
+    return np.concatenate([x[:, h] for h in range(x.shape[1])], axis=-1)
+
+
+def multi_head_attention(
+    query,
+    key,
+    value,
+    *,
+    w_q,
+    w_k,
+    w_v,
+    w_o,
+    num_heads: int,
+    b_q=None,
+    b_k=None,
+    b_v=None,
+    b_o=None,
+    mask=None,
+):
+    """Compute Concat(head_1, …, head_H) W^O, head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V).
+
+    Vaswani et al. (2017), §3.2.2, literally: a loop over heads, head ``i`` using the
+    column block ``i`` of each projection matrix. The weights multiply from the right as
+    in the paper (``x @ w``), so pass ``linear.weight.T`` for a ``torch.nn.Linear``.
+
+    Parameters
+    ----------
+    query : ndarray, shape (B, L_q, d_model)
+    key, value : ndarray, shape (B, L_k, d_model)
+    w_q, w_k, w_v, w_o : ndarray, shape (d_model, d_model)
+        Keyword-only: they are easy to swap.
+    num_heads : int
+        Must divide ``d_model``.
+    b_q, b_k, b_v, b_o : ndarray, shape (d_model,), optional
+        Biases added after each projection.
+    mask : ndarray of bool, broadcastable to (B, L_q, L_k), optional
+        True = may attend; shared by all heads.
+
+    Returns
+    -------
+    out : ndarray, shape (B, L_q, d_model)
+    weights : ndarray, shape (B, H, L_q, L_k)
+    """
+    query, key, value = (np.asarray(a, dtype=np.float64) for a in (query, key, value))
+    d_model = query.shape[-1]
+    if d_model % num_heads != 0:
+        raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
+    d_head = d_model // num_heads
+
+    def project(x, w, b, cols):
+        y = x @ np.asarray(w, dtype=np.float64)[:, cols]
+        return y if b is None else y + np.asarray(b, dtype=np.float64)[cols]
+
+    heads, weights = [], []
+    for h in range(num_heads):
+        cols = slice(h * d_head, (h + 1) * d_head)  # head h's block of W_q, W_k, W_v
+        out_h, weights_h = scaled_dot_product_attention(
+            project(query, w_q, b_q, cols), project(key, w_k, b_k, cols),
+            project(value, w_v, b_v, cols), mask=mask,
+        )
+        heads.append(out_h)
+        weights.append(weights_h)
+    out = project(np.concatenate(heads, axis=-1), w_o, b_o, slice(None))  # Concat(...) W^O
+    return out, np.stack(weights, axis=1)
