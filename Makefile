@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Heavy notebook cells read COURSE_BUDGET: "full" for the book, "test" under nbval.
 TEST_ENV := COURSE_BUDGET=test MPLBACKEND=Agg PYTHONHASHSEED=0 OMP_NUM_THREADS=1
 
-.PHONY: setup book test exercises bench clean help
+.PHONY: setup book test exercises bench clean help screenshot
 help:
 	@echo "make setup      create .venv and install everything (idempotent)"
 	@echo "make book       build the book, executing every chapter -> _build/html/index.html"
@@ -41,3 +41,10 @@ bench: setup
 
 clean:
 	rm -rf _build .pytest_cache
+
+# README screenshot of the built chapter 1 (needs Debian's chromium: apt-get install chromium)
+screenshot:
+	chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+	    --user-data-dir=$$(mktemp -d) --hide-scrollbars --window-size=1280,1600 \
+	    --virtual-time-budget=8000 --screenshot=book/images/screenshot-chapter1.png \
+	    file://$(CURDIR)/_build/html/book/01_attention_essence.html

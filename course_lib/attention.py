@@ -6,6 +6,10 @@ Every function here follows the same three steps of the course notes (注意力�
 2. turn one query's scores into weights that are positive and sum to one (softmax);
 3. return the weighted sum of the values (加权求和).
 
+Chapter 3 adds self-attention (自注意力): :func:`self_attention` and the module
+:class:`SelfAttention` project one sequence into queries, keys and values and run the same
+three steps within it.
+
 Shapes follow the glossary in ``course_lib/__init__.py``: ``q`` is ``(..., L_q, d_k)``,
 ``k`` is ``(..., L_k, d_k)``, ``v`` is ``(..., L_k, d_v)``, where ``...`` is any number of
 leading batch dimensions (``B`` or ``B, H``). A mask is boolean, broadcastable to
@@ -18,7 +22,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 __all__ = [
     "softmax",
@@ -27,6 +31,8 @@ __all__ = [
     "scaled_dot_product_attention",
     "additive_attention",
     "nadaraya_watson",
+    "self_attention",
+    "SelfAttention",
 ]
 
 
@@ -302,3 +308,150 @@ def nadaraya_watson(
     if vector_values:
         return weights @ values, weights
     return (weights @ values.unsqueeze(-1)).squeeze(-1), weights
+
+
+# -- Chapter 3: self-attention (自注意力) ----------------------------------------------------
+
+
+def _check_sequence(x: Tensor, d_model: int) -> None:
+    """Raise ValueError unless ``x`` is a batch of sequences of ``d_model``-wide vectors."""
+    if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != d_model:
+        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"x has shape {got}; expected (B, L, d_model={d_model})")
+
+
+def _check_matrix(name: str, w: Tensor, rows: int | None, cols: int | None, expected: str) -> None:
+    """Raise ValueError unless ``w`` is a 2-D tensor with ``rows`` × ``cols`` (None = any)."""
+    ok = (
+        isinstance(w, Tensor)
+        and w.dim() == 2
+        and rows in (None, w.shape[0])
+        and cols in (None, w.shape[1])
+    )
+    if not ok:
+        got = tuple(w.shape) if isinstance(w, Tensor) else type(w).__name__
+        raise ValueError(f"{name} has shape {got}; expected {expected}")
+
+
+def _check_projections(w_q: Tensor, w_k: Tensor, w_v: Tensor) -> tuple[int, int, int]:
+    """Check the three projection matrices agree; return ``(d_model, d_k, d_v)``."""
+    _check_matrix("w_q", w_q, None, None, "(d_model, d_k)")
+    d_model, d_k = w_q.shape
+    _check_matrix("w_k", w_k, d_model, d_k, f"(d_model, d_k) = ({d_model}, {d_k}) like w_q")
+    _check_matrix("w_v", w_v, d_model, None, f"(d_model, d_v) = ({d_model}, d_v)")
+    return d_model, d_k, w_v.shape[1]
+
+
+def self_attention(
+    x: Tensor,
+    *,
+    w_q: Tensor,
+    w_k: Tensor,
+    w_v: Tensor,
+    mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Let every position of one sequence attend to every position of the same sequence.
+
+    Queries, keys and values are three linear views of the same input ``x``
+    (``Q = X W_Q``, ``K = X W_K``, ``V = X W_V``), then
+    ``softmax(Q Kᵀ / √d_k) V`` as in Vaswani et al. (2017), eq. 1. The matrices act on row
+    vectors, so the notes' column-vector ``q = W^Q x`` is ``q = x W_Q`` here. They are
+    keyword-only because ``w_q`` and ``w_k`` have the same shape and are easy to swap.
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, L, d_model)
+        The sequence, e.g. word embeddings.
+    w_q : Tensor, shape (d_model, d_k)
+        Projects each position to its query.
+    w_k : Tensor, shape (d_model, d_k)
+        Projects each position to its key.
+    w_v : Tensor, shape (d_model, d_v)
+        Projects each position to its value.
+    mask : Tensor of bool, broadcastable to (B, L, L), optional
+        True where position ``i`` may attend to position ``j``.
+
+    Returns
+    -------
+    out : Tensor, shape (B, L, d_v)
+        One new vector per position: a weighted sum of all positions' values.
+    weights : Tensor, shape (B, L, L)
+        ``weights[b, i, j]``: how much position ``i`` takes from position ``j``; rows sum to one.
+    """
+    d_model, _, _ = _check_projections(w_q, w_k, w_v)
+    _check_sequence(x, d_model)
+    return scaled_dot_product_attention(x @ w_q, x @ w_k, x @ w_v, mask)
+
+
+class SelfAttention(nn.Module):
+    """One head of self-attention: project ``x`` to queries, keys and values, then attend.
+
+    ``w_q``, ``w_k`` and ``w_v`` are :class:`torch.nn.Linear` layers, so their ``weight`` is
+    stored as ``(out, in)``: the matrix ``W_Q`` of the equations, shape ``(d_model, d_k)``,
+    is ``w_q.weight.T``. :meth:`from_matrices` builds a module from the matrices themselves.
+
+    Parameters
+    ----------
+    d_model : int
+        Width of each input vector.
+    d_k : int
+        Width of queries and keys (the paper's base model uses 64 with ``d_model=512``).
+    d_v : int, optional
+        Width of values and of the output; defaults to ``d_k``.
+    bias : bool, default False
+        Whether the three projections add a bias. The paper's equations have none.
+    """
+
+    def __init__(self, d_model: int, d_k: int, d_v: int | None = None, *, bias: bool = False):
+        super().__init__()
+        d_v = d_k if d_v is None else d_v
+        for name, value in (("d_model", d_model), ("d_k", d_k), ("d_v", d_v)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}; expected a positive int")
+        self.d_model, self.d_k, self.d_v = d_model, d_k, d_v
+        self.w_q = nn.Linear(d_model, d_k, bias=bias)
+        self.w_k = nn.Linear(d_model, d_k, bias=bias)
+        self.w_v = nn.Linear(d_model, d_v, bias=bias)
+
+    @classmethod
+    def from_matrices(cls, *, w_q: Tensor, w_k: Tensor, w_v: Tensor) -> SelfAttention:
+        """Build a bias-free module whose projections are the given ``(d_model, d_out)`` matrices.
+
+        Parameters
+        ----------
+        w_q, w_k : Tensor, shape (d_model, d_k)
+        w_v : Tensor, shape (d_model, d_v)
+
+        Returns
+        -------
+        SelfAttention
+            With ``w_q.weight == w_q.T`` and so on, in the matrices' dtype.
+        """
+        d_model, d_k, d_v = _check_projections(w_q, w_k, w_v)
+        module = cls(d_model, d_k, d_v).to(w_q.dtype)
+        with torch.no_grad():
+            for linear, matrix in ((module.w_q, w_q), (module.w_k, w_k), (module.w_v, w_v)):
+                linear.weight.copy_(matrix.T)  # nn.Linear stores (out, in)
+        return module
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Attend from every position of ``x`` to every position of ``x``.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, L, d_model)
+        mask : Tensor of bool, broadcastable to (B, L, L), optional
+            True where position ``i`` may attend to position ``j``.
+
+        Returns
+        -------
+        out : Tensor, shape (B, L, d_v)
+        weights : Tensor, shape (B, L, L)
+            Rows sum to one (all zeros for a position that may attend to nothing).
+        """
+        _check_sequence(x, self.d_model)
+        # Same x three times: that is what makes it *self*-attention.
+        return scaled_dot_product_attention(self.w_q(x), self.w_k(x), self.w_v(x), mask)
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, d_k={self.d_k}, d_v={self.d_v}"

@@ -17,6 +17,7 @@ __all__ = [
     "nadaraya_watson",
     "causal_mask",
     "padding_mask",
+    "self_attention",
     "sinusoidal_encoding",
 ]
 
@@ -150,6 +151,51 @@ def padding_mask(lengths, max_len: int) -> np.ndarray:
     for b, n in enumerate(lengths):
         mask[b, 0, :n] = True
     return mask
+
+
+def self_attention(x, *, w_q, w_k, w_v, mask=None):
+    """Compute one head of self-attention, softmax((x W_Q)(x W_K)ᵀ / √d_k)(x W_V), in numpy.
+
+    Written out one query position at a time, as in the notes' "Thinking Machines" walk-through,
+    so that it shares neither code nor vectorisation with the torch version.
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, L, d_model)
+    w_q, w_k : ndarray, shape (d_model, d_k)
+    w_v : ndarray, shape (d_model, d_v)
+    mask : ndarray of bool, broadcastable to (B, L, L), optional
+        True where position ``i`` may attend to position ``j``.
+
+    Returns
+    -------
+    out : ndarray, shape (B, L, d_v)
+    weights : ndarray, shape (B, L, L); a position allowed to attend to nothing gets zeros.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    w_q, w_k, w_v = (np.asarray(w, dtype=np.float64) for w in (w_q, w_k, w_v))
+    if x.ndim != 3 or x.shape[-1] != w_q.shape[0]:
+        raise ValueError(f"x has shape {x.shape}; expected (B, L, d_model={w_q.shape[0]})")
+    if w_k.shape != w_q.shape or w_v.shape[0] != w_q.shape[0]:
+        raise ValueError(f"w_k {w_k.shape} and w_v {w_v.shape} do not match w_q {w_q.shape}")
+    batch, length, _ = x.shape
+    allowed = np.ones((batch, length, length), dtype=bool)
+    if mask is not None:
+        allowed = np.broadcast_to(np.asarray(mask, dtype=bool), allowed.shape)
+    q, k, v = x @ w_q, x @ w_k, x @ w_v  # each position's query, key and value
+    scale = np.sqrt(w_q.shape[1])
+    out = np.zeros((batch, length, w_v.shape[1]))
+    weights = np.zeros((batch, length, length))
+    for b in range(batch):
+        for i in range(length):
+            keep = allowed[b, i]
+            if not keep.any():
+                continue  # nothing to attend to: zero weights, zero output
+            scores = np.array([q[b, i] @ k[b, j] for j in range(length)]) / scale
+            e = np.where(keep, np.exp(scores - scores[keep].max()), 0.0)
+            weights[b, i] = e / e.sum()
+            out[b, i] = sum(weights[b, i, j] * v[b, j] for j in range(length))
+    return out, weights
 
 
 # -- positional encoding (chapter 8) -----------------------------------------------------------

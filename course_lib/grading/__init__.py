@@ -7,6 +7,6 @@
   notebooks from the solutions (``make exercises``).
 """
 
-from course_lib.grading.registry import CheckResult, check, get, registry
+from course_lib.grading.registry import CheckResult, all_exercises, check, get
 
-__all__ = ["CheckResult", "check", "get", "registry"]
+__all__ = ["CheckResult", "all_exercises", "check", "get"]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["CheckResult", "Exercise", "Grader", "CaseFailed", "exercise", "registry", "get", "check"]
+__all__ = ["CheckResult", "Exercise", "Grader", "CaseFailed", "exercise", "all_exercises", "get", "check"]
 
 
 @dataclass
@@ -209,7 +209,7 @@ def exercise(exercise_id: str, *, name: str, description: str = "", chapter: str
     return register
 
 
-def registry() -> dict[str, Exercise]:
+def all_exercises() -> dict[str, Exercise]:
     """Every registered exercise, by id (imports every module in ``grading/checks``)."""
     global _loaded
     if not _loaded:
@@ -223,7 +223,7 @@ def registry() -> dict[str, Exercise]:
 
 def get(exercise_id: str) -> Exercise:
     """The exercise with this id; ``ValueError`` listing the known ids otherwise."""
-    exercises = registry()
+    exercises = all_exercises()
     if exercise_id not in exercises:
         known = ", ".join(sorted(exercises))
         raise ValueError(f"unknown exercise id {exercise_id!r}; known ids: {known}")

@@ -1,0 +1,166 @@
+"""Regenerate the exercise notebooks from the solution notebooks (``make exercises``).
+
+Usage::
+
+    python -m course_lib.grading.exercises solutions exercises          # rewrite exercises/
+    python -m course_lib.grading.exercises solutions exercises --check  # exit 1 if stale
+
+In each code cell of ``solutions/NN_slug.ipynb``, every block of lines from a line
+``### BEGIN SOLUTION`` to a line ``### END SOLUTION`` (markers included) becomes::
+
+    # YOUR CODE HERE
+    raise NotImplementedError
+
+at the indentation of the ``### BEGIN SOLUTION`` line. Outputs and execution counts are
+cleared; notebook and cell metadata (``course.exercises``, tags, cell ids) are kept. The
+result is written to ``exercises/NN_slug.ipynb``, byte for byte the same on every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import nbjson
+
+__all__ = ["BEGIN", "END", "strip_solutions", "render", "regenerate", "main"]
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+PLACEHOLDER = ("# YOUR CODE HERE", "raise NotImplementedError")
+
+
+def _strip_source(source: str, where: str) -> str:
+    lines = source.split("\n")
+    out: list[str] = []
+    begin_line: int | None = None
+    for number, line in enumerate(lines, start=1):
+        marker = line.strip()
+        if marker == BEGIN:
+            if begin_line is not None:
+                raise ValueError(f"{where}: line {number}: {BEGIN!r} inside the block opened on line {begin_line}")
+            begin_line = number
+            indent = line[: len(line) - len(line.lstrip())]
+            out += [indent + text for text in PLACEHOLDER]
+        elif marker == END:
+            if begin_line is None:
+                raise ValueError(f"{where}: line {number}: {END!r} without a {BEGIN!r} before it")
+            begin_line = None
+        elif begin_line is None:
+            out.append(line)
+    if begin_line is not None:
+        raise ValueError(f"{where}: line {begin_line}: {BEGIN!r} is never closed by {END!r}")
+    return "\n".join(out)
+
+
+def strip_solutions(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """Return a copy of ``nb`` with every solution block replaced by a placeholder.
+
+    Parameters
+    ----------
+    nb : NotebookNode
+        A solution notebook (nbformat 4).
+    name : str
+        How error messages name the notebook, e.g. its path.
+
+    Returns
+    -------
+    NotebookNode
+        The exercise notebook: solution blocks replaced, outputs and execution counts cleared.
+
+    Raises
+    ------
+    ValueError
+        A marker is unbalanced; the message names the notebook, the cell and the line.
+    """
+    nb = copy.deepcopy(nb)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        cell.source = _strip_source(cell.source, f"{name}: cell {index}")
+        cell.outputs = []
+        cell.execution_count = None
+    return nb
+
+
+def render(nb: nbformat.NotebookNode) -> str:
+    """The exact text ``nbformat.write`` puts in a file, trailing newline included."""
+    text = nbformat.writes(nb)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    try:
+        # Not nbformat.read: it gives random ids to cells without one, and the output must not vary.
+        nb = nbjson.reads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path}: not a valid notebook ({error})") from None
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) >= (4, 5):
+        for index, cell in enumerate(nb.cells):
+            cell.setdefault("id", f"cell-{index}")
+    return nb
+
+
+def regenerate(solutions: Path, exercises: Path, *, check: bool = False) -> list[str]:
+    """Write (or, with ``check``, compare) ``exercises/X.ipynb`` for each ``solutions/X.ipynb``.
+
+    Returns the names of the exercise notebooks that were out of date (written, or with
+    ``check``, that would be), including stale ones whose solution no longer exists.
+    """
+    solutions, exercises = Path(solutions), Path(exercises)
+    if not solutions.is_dir():
+        raise ValueError(f"{solutions}: not a directory of solution notebooks")
+    if not check:
+        exercises.mkdir(parents=True, exist_ok=True)
+    changed = []
+    sources = sorted(solutions.glob("*.ipynb"))
+    for source in sources:
+        text = render(strip_solutions(_read(source), str(source)))
+        target = exercises / source.name
+        if target.is_file() and target.read_text(encoding="utf-8") == text:
+            continue  # unchanged: keep its mtime too
+        changed.append(target.name)
+        if not check:
+            target.write_text(text, encoding="utf-8")
+    wanted = {s.name for s in sources}
+    for stale in sorted(exercises.glob("*.ipynb")) if exercises.is_dir() else []:
+        if stale.name not in wanted:  # generated from a solution that is gone
+            changed.append(stale.name)
+            if not check:
+                stale.unlink()
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m course_lib.grading.exercises",
+        description="Regenerate exercise notebooks from solution notebooks by stripping the "
+                    f"blocks between {BEGIN!r} and {END!r}.",
+    )
+    parser.add_argument("solutions", type=Path, help="folder of solution notebooks")
+    parser.add_argument("exercises", type=Path, help="folder of exercise notebooks to (re)write")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if the exercise notebooks differ from a fresh regeneration")
+    args = parser.parse_args(argv)
+    try:
+        changed = regenerate(args.solutions, args.exercises, check=args.check)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.check:
+        for name in changed:
+            print(f"{args.exercises / name} differs from a fresh regeneration of {args.solutions}", file=sys.stderr)
+        if changed:
+            print("run `make exercises` to regenerate them", file=sys.stderr)
+        return 1 if changed else 0
+    for name in changed:
+        print(f"wrote {args.exercises / name}" if (args.exercises / name).exists() else f"removed stale {args.exercises / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

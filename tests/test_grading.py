@@ -1,0 +1,421 @@
+"""Tests of the grading loop: chapter-1 checks, the notebook runner, ``course-grade``, ``make exercises``.
+
+The expensive part is starting kernels (a few seconds each), so every notebook run starts at
+once in the module-scoped ``runs`` fixture (threads for :func:`grade_notebook`, a subprocess
+for the CLI) and the tests read their results. The fixture notebooks in ``tests/notebooks``
+are hand-made: ``complete`` solves every chapter-1 exercise in its own way, ``broken`` has a
+syntax error, ``sys.exit()``, an endless cell and an endless exercise, ``dies`` kills its
+kernel in a cell and while an exercise is graded, ``stubborn`` calls ``exit()`` and has a cell
+that swallows the interrupt.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from course_lib import attention
+from course_lib.grading import all_exercises, check
+from course_lib.grading import cli, exercises
+from course_lib.grading.runner import NotebookError, find_exercise_ids, grade_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "notebooks"
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
+FAST = 5  # seconds per cell for the fixtures: their endless loops cost this much each
+CHAPTER_1 = ["attention.softmax", "attention.dot_product_scores", "attention.scaled_dot_product_attention",
+             "attention.nadaraya_watson", "attention.additive_attention"]
+
+
+def _each(paths: list[Path], what: str):
+    """Parametrize over a glob, or one skipped case while the folder is still empty."""
+    if not paths:
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"no {what} notebooks yet"))]
+    return [pytest.param(p, id=p.name) for p in paths]
+
+
+def _stamp(path: Path) -> tuple[bytes, int]:
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+# -- every notebook run, started together ------------------------------------------------------
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    json_path = tmp_path_factory.mktemp("cli") / "report.json"
+    graded = [FIXTURES / "complete.ipynb", FIXTURES / "broken.ipynb", FIXTURES / "dies.ipynb",
+              FIXTURES / "stubborn.ipynb", *SOLUTIONS, *EXERCISES]
+    before = {p: _stamp(p) for p in graded}
+    cli_run = subprocess.Popen(
+        [sys.executable, "-m", "course_lib.grading.cli", str(FIXTURES / "complete.ipynb"),
+         str(FIXTURES / "broken.ipynb"), "--timeout", str(FAST), "--json", str(json_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2 + len(SOLUTIONS) + len(EXERCISES)) as pool:
+        reports = {path: pool.submit(grade_notebook, path, timeout=FAST)
+                   for path in (FIXTURES / "dies.ipynb", FIXTURES / "stubborn.ipynb")}
+        for path in SOLUTIONS:
+            reports[path] = pool.submit(grade_notebook, path, timeout=120)
+        for path in EXERCISES:
+            reports[path] = pool.submit(grade_notebook, path, timeout=60)
+        stdout, stderr = cli_run.communicate(timeout=300)
+        # An error grading one notebook fails only the tests that read that notebook's report.
+        results = {path: future.exception() or future.result() for path, future in reports.items()}
+    report_json = json.loads(json_path.read_text()) if json_path.exists() else None
+    return {"reports": results, "before": before,
+            "cli": (cli_run.returncode, stdout, stderr, report_json)}
+
+
+def _report(runs, path: Path):
+    report = runs["reports"][path]
+    if isinstance(report, BaseException):
+        raise report
+    return report
+
+
+def _cli_notebook(runs, name: str) -> dict:
+    rc, stdout, stderr, document = runs["cli"]
+    assert rc == 0, stderr
+    return next(nb for nb in document["notebooks"] if Path(nb["path"]).name == name)
+
+
+@pytest.mark.parametrize("path", _each(SOLUTIONS, "solution"))
+def test_solution_notebook_scores_full_marks(runs, path):
+    report = _report(runs, path)
+    assert report.exercises, f"{path.name} lists no exercises"
+    for e in report.exercises:
+        assert e.passed and e.points == e.max_points > 0, (e.id, e.message)
+    assert report.problems == [], [p.message for p in report.problems]
+
+
+@pytest.mark.parametrize("path", _each(EXERCISES, "exercise"))
+def test_exercise_notebook_scores_zero_without_crashing(runs, path):
+    report = _report(runs, path)
+    assert report.exercises, f"{path.name} lists no exercises"
+    for e in report.exercises:
+        assert e.points == 0 and not e.passed and e.max_points > 0, (e.id, e.message)
+        assert "not implemented" in e.message or "not defined" in e.message, e.message
+    assert not [p for p in report.problems if p.kind in ("kernel-died", "timeout", "gave-up", "setup")]
+
+
+@pytest.mark.parametrize("path", _each(SOLUTIONS, "solution"))
+def test_solution_notebooks_list_their_exercises_in_metadata(path):
+    ids = nbformat.read(path, as_version=4).metadata["course"]["exercises"]
+    assert ids and all(i in all_exercises() for i in ids)
+
+
+def test_complete_notebook_gets_full_marks_through_the_cli(runs):
+    rc, stdout, _, document = runs["cli"]
+    assert rc == 0
+    nb = _cli_notebook(runs, "complete.ipynb")
+    assert [e["id"] for e in nb["exercises"]] == CHAPTER_1
+    assert all(e["passed"] and e["points"] == e["max_points"] > 0 for e in nb["exercises"])
+    assert nb["points"] == nb["max_points"] == sum(all_exercises()[i].max_points for i in CHAPTER_1)
+    assert nb["problems"] == []
+    # The printed table: a header, one row per exercise, a total per notebook and overall.
+    assert "exercise" in stdout and "points" in stdout and "hint" in stdout
+    assert f"total: {nb['points']:g} / {nb['max_points']:g} points" in stdout
+    broken = _cli_notebook(runs, "broken.ipynb")
+    assert document["points"] == nb["points"] + broken["points"]
+    assert document["max_points"] == nb["max_points"] + broken["max_points"]
+    assert "total over 2 notebooks" in stdout
+
+
+def test_broken_notebook_reports_each_problem_and_grades_the_rest(runs):
+    nb = _cli_notebook(runs, "broken.ipynb")  # graded with exit status 0 although it fails
+    by_id = {e["id"]: e for e in nb["exercises"]}
+    # Defined before and after the syntax error, sys.exit() and the endless cell: full marks.
+    for ok in ("attention.softmax", "attention.scaled_dot_product_attention"):
+        assert by_id[ok]["passed"] and by_id[ok]["points"] == by_id[ok]["max_points"], by_id[ok]
+    assert by_id["attention.dot_product_scores"]["points"] == 0
+    assert by_id["attention.dot_product_scores"]["message"] == "`dot_product_scores` is not defined (did its cell raise?)"
+    assert by_id["attention.nadaraya_watson"]["points"] == 0
+    assert "timed out" in by_id["attention.nadaraya_watson"]["message"]
+    problems = {(p["kind"], p["cell"], p["exercise_id"]): p for p in nb["problems"]}
+    assert problems[("cell-error", 3, None)]["error"] == "SyntaxError"
+    assert ("sys-exit", 4, None) in problems
+    assert ("timeout", 5, None) in problems
+    assert ("timeout", None, "attention.nadaraya_watson") in problems
+    assert len(problems) == 4, nb["problems"]
+
+
+def test_kernel_deaths_are_reported_and_the_other_exercises_still_graded(runs):
+    report = _report(runs, FIXTURES / "dies.ipynb")
+    by_id = {e.id: e for e in report.exercises}
+    # softmax before the death, dot_product_scores after it, sdpa after a death while grading.
+    for ok in ("attention.softmax", "attention.dot_product_scores", "attention.scaled_dot_product_attention"):
+        assert by_id[ok].passed and by_id[ok].points == by_id[ok].max_points, by_id[ok]
+    assert by_id["attention.additive_attention"].points == 0
+    assert "kernel died" in by_id["attention.additive_attention"].message
+    kinds = {(p.kind, p.cell, p.exercise_id) for p in report.problems}
+    assert kinds == {("kernel-died", 3, None), ("kernel-died", None, "attention.additive_attention")}
+
+
+def test_exit_and_a_cell_ignoring_the_interrupt_cost_only_a_restart(runs):
+    report = _report(runs, FIXTURES / "stubborn.ipynb")
+    assert all(e.passed for e in report.exercises), [e.message for e in report.exercises]
+    assert {(p.kind, p.cell) for p in report.problems} == {("kernel-died", 2), ("timeout", 4)}
+    assert "exit()" in report.problems[0].message and "ignored the interrupt" in report.problems[1].message
+
+
+def test_graded_notebooks_are_never_modified(runs):
+    for path, stamp in runs["before"].items():
+        assert _stamp(path) == stamp, f"{path} was modified by grading"
+
+
+# -- usage errors, --list, exercise ids (no kernel) ----------------------------------------------
+def _notebook(tmp_path, name="nb.ipynb", *, ids=None, code=("x = 1",)):
+    metadata = {} if ids is None else {"course": {"exercises": ids}}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in code], metadata=metadata)
+    path = tmp_path / name
+    nbformat.write(nb, path)
+    return path
+
+
+def test_cli_usage_errors_exit_2(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a notebook")
+    (tmp_path / "bad.ipynb").write_text("{ this is not json")
+    unknown = _notebook(tmp_path, ids=["attention.softmax", "attention.no_such_thing"])
+    assert cli.main([str(tmp_path / "missing.ipynb")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert cli.main([str(tmp_path / "notes.txt")]) == 2
+    assert "not a notebook" in capsys.readouterr().err
+    assert cli.main([str(tmp_path / "bad.ipynb")]) == 2
+    assert "not a valid notebook" in capsys.readouterr().err
+    assert cli.main([str(unknown)]) == 2
+    assert "attention.no_such_thing" in capsys.readouterr().err
+    assert cli.main([]) == 2
+    assert cli.main(["--no-such-option"]) == 2
+    assert cli.main([str(FIXTURES / "complete.ipynb"), "--timeout", "0"]) == 2
+
+
+def test_cli_list_names_every_exercise_with_chapter_and_name(capsys):
+    assert cli.main(["--list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split()[1:] for line in out[1:]}
+    assert set(rows) == set(all_exercises())
+    for exercise_id in CHAPTER_1:
+        assert rows[exercise_id] == ["01", exercise_id.split(".")[1]]
+
+
+def test_exercise_ids_come_from_metadata_else_from_check_calls(tmp_path):
+    listed = _notebook(tmp_path, "a.ipynb", ids=["attention.nadaraya_watson"], code=['check("attention.softmax", f)'])
+    assert find_exercise_ids(nbformat.read(listed, 4)) == ["attention.nadaraya_watson"]
+    found = _notebook(tmp_path, "b.ipynb", code=['check("attention.softmax", softmax)',
+                                                "check( 'attention.dot_product_scores', f)\ncheck(\"attention.softmax\", g)"])
+    assert find_exercise_ids(nbformat.read(found, 4)) == ["attention.softmax", "attention.dot_product_scores"]
+    with pytest.raises(NotebookError, match="no exercises"):
+        find_exercise_ids(nbformat.read(_notebook(tmp_path, "c.ipynb"), 4))
+    with pytest.raises(NotebookError, match="attention.nope"):
+        find_exercise_ids(nbformat.read(_notebook(tmp_path, "d.ipynb", ids=["attention.nope"]), 4))
+
+
+# -- the chapter-1 checks: right implementations pass, known mistakes are named ------------------
+def test_reference_implementations_pass():
+    for exercise_id in CHAPTER_1:
+        result = check(exercise_id, getattr(attention, exercise_id.split(".")[1]), quiet=True)
+        assert result.passed and result.points == result.max_points >= 3, result.message
+
+
+def _naive_softmax(x, dim=-1):  # no max-subtraction: exp(1e4) overflows
+    e = x.exp()
+    return e / e.sum(dim, keepdim=True)
+
+
+def _masked_weights(scores, mask, *, fill=float("-inf"), softmax=attention.softmax):
+    if mask is not None:
+        scores = scores.masked_fill(~mask, fill)
+    return softmax(scores, dim=-1)
+
+
+def _attend_scores(scores, v, mask, *, axis=-1, invert=False, after=False, fill=float("-inf"),
+                   softmax=attention.softmax):
+    """Weights and output from ready-made scores, right or with one of the masking mistakes."""
+    if mask is not None and invert:
+        mask = ~mask
+    if after:
+        weights = softmax(scores, dim=-1) * (mask if mask is not None else 1)
+    elif axis != -1:
+        weights = softmax(scores if mask is None else scores.masked_fill(~mask, fill), dim=axis)
+    else:
+        weights = _masked_weights(scores, mask, fill=fill, softmax=softmax)
+    return weights @ v, weights
+
+
+def _sdpa(*, scale=math.sqrt, pair=True, **attend):
+    def impl(q, k, v, mask=None):
+        out, weights = _attend_scores(q @ k.transpose(-2, -1) / scale(q.shape[-1]), v, mask, **attend)
+        return (out, weights) if pair else out
+    return impl
+
+
+def _nw(*, exponent=lambda d2, d, s: -d2 / (2 * s**2), axis=-1, softmax=attention.softmax):
+    def impl(queries, keys, values, *, bandwidth=1.0):
+        d = queries[..., :, None] - keys[..., None, :]
+        weights = softmax(exponent(d**2, d, bandwidth), dim=axis)
+        return (weights * values[..., None, :]).sum(-1), weights
+    return impl
+
+
+def _additive(*, tanh=torch.tanh, swap=False, **attend):
+    def impl(q, k, v, *, w_q, w_k, w_v, mask=None):
+        if swap:
+            w_q, w_k = w_k, w_q
+        scores = tanh((q @ w_q)[..., :, None, :] + (k @ w_k)[..., None, :, :]) @ w_v
+        return _attend_scores(scores, v, mask, **attend)
+    return impl
+
+
+def _inplace_softmax(x, dim=-1):
+    x -= x.amax(dim, keepdim=True)
+    return attention.softmax(x, dim)
+
+
+WRONG = {
+    "attention.softmax": {
+        "no max-subtraction": _naive_softmax,
+        "wrong axis": lambda x, dim=-1: attention.softmax(x, dim=0),
+        "`dim` argument ignored": lambda x, dim=-1: attention.softmax(x, dim=-1),
+        "changed the tensor it was given": _inplace_softmax,
+    },
+    "attention.dot_product_scores": {
+        "swapped": lambda q, k: k @ q.transpose(-2, -1),
+        "already scaled": lambda q, k: q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]),
+    },
+    "attention.scaled_dot_product_attention": {
+        "not scaled by 1/sqrt(d_k)": _sdpa(scale=lambda d: 1.0),
+        "divided by d_k instead of sqrt(d_k)": _sdpa(scale=lambda d: d),
+        "wrong axis": _sdpa(axis=-2),
+        "applied after the softmax": _sdpa(after=True),
+        "inverted": _sdpa(invert=True),
+        "spreading its weight evenly": _sdpa(fill=-1e9),
+        "zero weights and a zero output": _sdpa(softmax=torch.softmax),  # NaN on fully masked rows
+        "no max-subtraction": _sdpa(softmax=_naive_softmax),
+        "return a pair": _sdpa(pair=False),
+    },
+    "attention.nadaraya_watson": {
+        "1/2 missing": _nw(exponent=lambda d2, d, s: -d2 / s**2),
+        "not squared": _nw(exponent=lambda d2, d, s: -d.abs() / (2 * s**2)),
+        "sign flipped": _nw(exponent=lambda d2, d, s: d2 / (2 * s**2)),
+        "bandwidth instead of its square": _nw(exponent=lambda d2, d, s: -d2 / (2 * s)),
+        "bandwidth argument ignored": _nw(exponent=lambda d2, d, s: -d2 / 2),
+        "wrong axis": _nw(axis=-2),
+        "no max-subtraction": _nw(softmax=_naive_softmax),
+    },
+    "attention.additive_attention": {
+        "tanh missing": _additive(tanh=lambda x: x),
+        "swapped": _additive(swap=True),
+        "wrong axis": _additive(axis=-2),
+        "applied after the softmax": _additive(after=True),
+        "inverted": _additive(invert=True),
+        "spreading its weight evenly": _additive(fill=-1e9),
+    },
+}
+
+
+@pytest.mark.parametrize("exercise_id, mistake", [(i, m) for i, table in WRONG.items() for m in table])
+def test_wrong_implementation_fails_and_the_hint_names_the_mistake(exercise_id, mistake):
+    result = check(exercise_id, WRONG[exercise_id][mistake], quiet=True)
+    assert not result.passed and result.points < result.max_points
+    assert mistake in result.message, result.message
+    assert not re.search(r"torch\.|\bdef |masked_fill|\.exp\(|\.max\(|@", result.message)  # a hint, not code
+
+
+def test_every_chapter_1_exercise_has_wrong_implementations():
+    assert sorted(WRONG) == sorted(CHAPTER_1)
+
+
+def test_check_reports_a_candidate_that_is_not_callable():
+    result = check("attention.softmax", 3, quiet=True)
+    assert not result.passed and result.points == 0 and result.max_points > 0
+
+
+# -- exercise notebooks: generated from solutions ---------------------------------------------
+SOLUTION_CELL = """\
+def f(x):
+    \"\"\"Doc.\"\"\"
+    ### BEGIN SOLUTION
+    y = x + 1
+    return y
+    ### END SOLUTION
+
+class C:
+    def g(self):
+        ### BEGIN SOLUTION
+        return 2
+        ### END SOLUTION"""
+
+
+def _solution_notebook() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook(metadata={"course": {"exercises": ["attention.softmax"]},
+                                            "kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    cell = nbformat.v4.new_code_cell(SOLUTION_CELL, id="sol", metadata={"tags": ["keep-me"]})
+    cell.execution_count = 3
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hi\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("### BEGIN SOLUTION stays in markdown", id="md"), cell]
+    return nb
+
+
+def test_strip_solutions_replaces_blocks_at_their_indentation_and_clears_outputs():
+    nb = _solution_notebook()
+    stripped = exercises.strip_solutions(nb)
+    cell = stripped.cells[1]
+    assert cell.source == ('def f(x):\n    """Doc."""\n    # YOUR CODE HERE\n    raise NotImplementedError\n\n'
+                           "class C:\n    def g(self):\n        # YOUR CODE HERE\n        raise NotImplementedError")
+    assert cell.outputs == [] and cell.execution_count is None
+    assert cell.metadata == {"tags": ["keep-me"]} and cell.id == "sol"
+    assert stripped.metadata == nb.metadata and stripped.cells[0] == nb.cells[0]
+    assert nb.cells[1].source == SOLUTION_CELL  # the solution itself is untouched
+    text = exercises.render(stripped)
+    assert text.endswith("}\n") and text == exercises.render(exercises.strip_solutions(_solution_notebook()))
+
+
+@pytest.mark.parametrize("source, problem", [
+    ("### BEGIN SOLUTION\nx = 1", "never closed"),
+    ("x = 1\n### END SOLUTION", "without"),
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside the block"),
+])
+def test_unbalanced_markers_name_the_notebook_and_cell(source, problem):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("x"), nbformat.v4.new_code_cell(source)])
+    with pytest.raises(ValueError, match=problem) as error:
+        exercises.strip_solutions(nb, "solutions/07_x.ipynb")
+    assert "solutions/07_x.ipynb: cell 1" in str(error.value)
+
+
+def test_regeneration_writes_checks_and_removes_stale_notebooks(tmp_path, capsys):
+    solutions, generated = tmp_path / "solutions", tmp_path / "exercises"
+    solutions.mkdir()
+    nbformat.write(_solution_notebook(), solutions / "01_a.ipynb")
+    assert exercises.main([str(solutions), str(generated), "--check"]) == 1  # nothing generated yet
+    assert exercises.main([str(solutions), str(generated)]) == 0
+    first = (generated / "01_a.ipynb").read_bytes()
+    assert b"raise NotImplementedError" in first and b"y = x + 1" not in first
+    assert exercises.main([str(solutions), str(generated), "--check"]) == 0
+    assert exercises.main([str(solutions), str(generated)]) == 0
+    assert (generated / "01_a.ipynb").read_bytes() == first  # same bytes every time
+    (generated / "01_a.ipynb").write_bytes(first.replace(b"YOUR CODE HERE", b"edited by hand"))
+    (generated / "99_stale.ipynb").write_bytes(first)
+    assert exercises.main([str(solutions), str(generated), "--check"]) == 1
+    assert "01_a.ipynb" in capsys.readouterr().err
+    assert exercises.main([str(solutions), str(generated)]) == 0
+    assert sorted(p.name for p in generated.iterdir()) == ["01_a.ipynb"]
+    assert (generated / "01_a.ipynb").read_bytes() == first
+    (solutions / "02_b.ipynb").write_text(json.dumps(nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("### END SOLUTION")])))
+    assert exercises.main([str(solutions), str(generated)]) == 2
+    assert "02_b.ipynb: cell 0" in capsys.readouterr().err
+
+
+def test_exercises_folder_equals_a_fresh_regeneration_of_solutions():
+    stale = exercises.regenerate(ROOT / "solutions", ROOT / "exercises", check=True)
+    assert stale == [], f"run `make exercises`: {stale} differ from a fresh regeneration"
