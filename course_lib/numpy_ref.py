@@ -21,6 +21,7 @@ __all__ = [
     "split_heads",
     "merge_heads",
     "multi_head_attention",
+    "sinusoidal_encoding",
 ]
 
 
@@ -305,3 +306,16 @@ def multi_head_attention(
         weights.append(weights_h)
     out = project(np.concatenate(heads, axis=-1), w_o, b_o, slice(None))  # Concat(...) W^O
     return out, np.stack(weights, axis=1)
+
+
+def sinusoidal_encoding(max_len: int, d_model: int) -> np.ndarray:
+    """Return the (max_len, d_model) table PE[pos, 2i] = sin(pos/10000^(2i/d)), PE[pos, 2i+1] = cos(...)."""
+    for name, value in (("max_len", max_len), ("d_model", d_model)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(f"{name}={value!r}; expected a positive int")
+    if d_model % 2:
+        raise ValueError(f"d_model={d_model} is odd; expected an even d_model")
+    column = np.arange(d_model)
+    pair_start = column - column % 2  # 2i for both columns of pair i
+    angle = np.arange(max_len)[:, None] / np.power(10000.0, pair_start / d_model)[None, :]
+    return np.where(column % 2 == 0, np.sin(angle), np.cos(angle))
