@@ -7,6 +7,8 @@ Arrays are ``numpy.ndarray``; shapes follow the glossary in ``course_lib/__init_
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -17,6 +19,8 @@ __all__ = [
     "nadaraya_watson",
     "causal_mask",
     "padding_mask",
+    "positionwise_ffn",
+    "layer_norm",
 ]
 
 
@@ -149,3 +153,50 @@ def padding_mask(lengths, max_len: int) -> np.ndarray:
     for b, n in enumerate(lengths):
         mask[b, 0, :n] = True
     return mask
+
+
+# -- feed-forward network (chapter 6) and layer normalisation (chapter 7) -----------------------
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def positionwise_ffn(x, w1, b1, w2, b2, activation: str = "relu") -> np.ndarray:
+    """Apply ``act(x W1 + b1) W2 + b2`` to every position (the paper's eq. 2), in numpy.
+
+    Parameters
+    ----------
+    x : ndarray, shape (..., d_model)
+    w1 : ndarray, shape (d_model, d_ff)
+        The paper's ``W_1`` (torch's ``linear1.weight`` is its transpose).
+    b1 : ndarray, shape (d_ff,)
+    w2 : ndarray, shape (d_ff, d_model)
+    b2 : ndarray, shape (d_model,)
+    activation : {"relu", "gelu"}
+        ``max(0, h)``, or the exact GELU ``h Φ(h)`` with the normal CDF written with erf.
+
+    Returns
+    -------
+    ndarray, shape (..., d_model)
+    """
+    x, w1, b1, w2, b2 = (np.asarray(a, dtype=np.float64) for a in (x, w1, b1, w2, b2))
+    if activation not in ("relu", "gelu"):
+        raise ValueError(f"activation={activation!r}; expected 'relu' or 'gelu'")
+    if w1.shape != (x.shape[-1], b1.shape[0]) or w2.shape != (b1.shape[0], b2.shape[0]):
+        raise ValueError(
+            f"x {x.shape}, w1 {w1.shape}, b1 {b1.shape}, w2 {w2.shape}, b2 {b2.shape}; expected "
+            f"(..., d_model), (d_model, d_ff), (d_ff,), (d_ff, d_model), (d_model,)"
+        )
+    h = x @ w1 + b1
+    h = np.maximum(h, 0.0) if activation == "relu" else h * 0.5 * (1.0 + _erf(h / math.sqrt(2.0)))
+    return h @ w2 + b2
+
+
+def layer_norm(x, gamma, beta, eps: float = 1e-5) -> np.ndarray:
+    """Normalise over the last axis with the biased variance, eps inside the root, then ``γ·+β``."""
+    x = np.asarray(x, dtype=np.float64)
+    gamma, beta = np.asarray(gamma, dtype=np.float64), np.asarray(beta, dtype=np.float64)
+    if gamma.shape != (x.shape[-1],) or beta.shape != (x.shape[-1],):
+        raise ValueError(f"gamma {gamma.shape} and beta {beta.shape}; expected ({x.shape[-1]},) each")
+    mu = x.mean(axis=-1, keepdims=True)
+    var = x.var(axis=-1, keepdims=True)  # numpy's default ddof=0 is the biased variance
+    return gamma * (x - mu) / np.sqrt(var + eps) + beta
