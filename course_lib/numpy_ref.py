@@ -7,6 +7,8 @@ Arrays are ``numpy.ndarray``; shapes follow the glossary in ``course_lib/__init_
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -15,14 +17,21 @@ __all__ = [
     "scaled_dot_product_attention",
     "additive_attention",
     "nadaraya_watson",
-    "causal_mask",
-    "padding_mask",
     "self_attention",
     "split_heads",
     "merge_heads",
     "multi_head_attention",
+    "causal_mask",
+    "padding_mask",
+    "positionwise_ffn",
+    "layer_norm",
     "sinusoidal_encoding",
 ]
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+# -- attention (chapters 1-3) --------------------------------------------------------------
 
 
 def softmax(x: np.ndarray, dim: int = -1) -> np.ndarray:
@@ -133,29 +142,6 @@ def nadaraya_watson(queries, keys, values, *, bandwidth: float = 1.0):
     return weights @ values, weights
 
 
-# -- masks (chapter 5): True means "may attend" ------------------------------------------------
-
-
-def causal_mask(L: int) -> np.ndarray:
-    """Return the (L, L) look-ahead mask: True on and below the diagonal (keys j <= query i)."""
-    if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 0:
-        raise ValueError(f"L={L!r}; expected a non-negative int")
-    return np.tril(np.ones((L, L), dtype=bool))
-
-
-def padding_mask(lengths, max_len: int) -> np.ndarray:
-    """Return the (B, 1, max_len) mask that is True on the first ``lengths[b]`` keys of row b."""
-    lengths = np.asarray(lengths)
-    if lengths.ndim != 1 or (lengths.size and not np.issubdtype(lengths.dtype, np.integer)):
-        raise ValueError(f"lengths has shape {lengths.shape} and dtype {lengths.dtype}; expected (B,) ints")
-    if lengths.size and (lengths.min() < 0 or lengths.max() > max_len):
-        raise ValueError(f"lengths={lengths.tolist()} has values outside [0, max_len={max_len}]")
-    mask = np.zeros((len(lengths), 1, max_len), dtype=bool)
-    for b, n in enumerate(lengths):
-        mask[b, 0, :n] = True
-    return mask
-
-
 def self_attention(x, *, w_q, w_k, w_v, mask=None):
     """Compute one head of self-attention, softmax((x W_Q)(x W_K)ᵀ / √d_k)(x W_V), in numpy.
 
@@ -201,9 +187,7 @@ def self_attention(x, *, w_q, w_k, w_v, mask=None):
     return out, weights
 
 
-# -- chapter 4: multi-head attention ---------------------------------------------------------
-# Written the way the paper states it, one head at a time with sliced weights, rather than
-# with the reshape/transpose of course_lib.multihead: a different route to the same numbers.
+# -- multi-head attention (chapter 4) ------------------------------------------------------
 
 
 def split_heads(x: np.ndarray, num_heads: int) -> np.ndarray:
@@ -306,6 +290,80 @@ def multi_head_attention(
         weights.append(weights_h)
     out = project(np.concatenate(heads, axis=-1), w_o, b_o, slice(None))  # Concat(...) W^O
     return out, np.stack(weights, axis=1)
+
+
+# -- masks (chapter 5): True means "may attend" --------------------------------------------
+
+
+def causal_mask(L: int) -> np.ndarray:
+    """Return the (L, L) look-ahead mask: True on and below the diagonal (keys j <= query i)."""
+    if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 0:
+        raise ValueError(f"L={L!r}; expected a non-negative int")
+    return np.tril(np.ones((L, L), dtype=bool))
+
+
+def padding_mask(lengths, max_len: int) -> np.ndarray:
+    """Return the (B, 1, max_len) mask that is True on the first ``lengths[b]`` keys of row b."""
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1 or (lengths.size and not np.issubdtype(lengths.dtype, np.integer)):
+        raise ValueError(f"lengths has shape {lengths.shape} and dtype {lengths.dtype}; expected (B,) ints")
+    if lengths.size and (lengths.min() < 0 or lengths.max() > max_len):
+        raise ValueError(f"lengths={lengths.tolist()} has values outside [0, max_len={max_len}]")
+    mask = np.zeros((len(lengths), 1, max_len), dtype=bool)
+    for b, n in enumerate(lengths):
+        mask[b, 0, :n] = True
+    return mask
+
+
+# -- position-wise feed-forward network (chapter 6) ----------------------------------------
+
+
+def positionwise_ffn(x, w1, b1, w2, b2, activation: str = "relu") -> np.ndarray:
+    """Apply ``act(x W1 + b1) W2 + b2`` to every position (the paper's eq. 2), in numpy.
+
+    Parameters
+    ----------
+    x : ndarray, shape (..., d_model)
+    w1 : ndarray, shape (d_model, d_ff)
+        The paper's ``W_1`` (torch's ``linear1.weight`` is its transpose).
+    b1 : ndarray, shape (d_ff,)
+    w2 : ndarray, shape (d_ff, d_model)
+    b2 : ndarray, shape (d_model,)
+    activation : {"relu", "gelu"}
+        ``max(0, h)``, or the exact GELU ``h Φ(h)`` with the normal CDF written with erf.
+
+    Returns
+    -------
+    ndarray, shape (..., d_model)
+    """
+    x, w1, b1, w2, b2 = (np.asarray(a, dtype=np.float64) for a in (x, w1, b1, w2, b2))
+    if activation not in ("relu", "gelu"):
+        raise ValueError(f"activation={activation!r}; expected 'relu' or 'gelu'")
+    if w1.shape != (x.shape[-1], b1.shape[0]) or w2.shape != (b1.shape[0], b2.shape[0]):
+        raise ValueError(
+            f"x {x.shape}, w1 {w1.shape}, b1 {b1.shape}, w2 {w2.shape}, b2 {b2.shape}; expected "
+            f"(..., d_model), (d_model, d_ff), (d_ff,), (d_ff, d_model), (d_model,)"
+        )
+    h = x @ w1 + b1
+    h = np.maximum(h, 0.0) if activation == "relu" else h * 0.5 * (1.0 + _erf(h / math.sqrt(2.0)))
+    return h @ w2 + b2
+
+
+# -- layer normalisation (chapter 7) -------------------------------------------------------
+
+
+def layer_norm(x, gamma, beta, eps: float = 1e-5) -> np.ndarray:
+    """Normalise over the last axis with the biased variance, eps inside the root, then ``γ·+β``."""
+    x = np.asarray(x, dtype=np.float64)
+    gamma, beta = np.asarray(gamma, dtype=np.float64), np.asarray(beta, dtype=np.float64)
+    if gamma.shape != (x.shape[-1],) or beta.shape != (x.shape[-1],):
+        raise ValueError(f"gamma {gamma.shape} and beta {beta.shape}; expected ({x.shape[-1]},) each")
+    mu = x.mean(axis=-1, keepdims=True)
+    var = x.var(axis=-1, keepdims=True)  # numpy's default ddof=0 is the biased variance
+    return gamma * (x - mu) / np.sqrt(var + eps) + beta
+
+
+# -- positional encoding (chapter 8) -------------------------------------------------------
 
 
 def sinusoidal_encoding(max_len: int, d_model: int) -> np.ndarray:

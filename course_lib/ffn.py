@@ -1,0 +1,114 @@
+"""The position-wise feed-forward network: one small MLP applied to every position (chapter 6, 前馈网络).
+
+Each Transformer layer follows its attention sub-layer with a two-layer MLP that is applied
+to every position separately and identically (Vaswani et al. 2017, section 3.3, eq. 2):
+
+.. math:: \\mathrm{FFN}(x) = \\max(0,\\ x W_1 + b_1)\\, W_2 + b_2
+
+``W_1`` expands ``d_model`` to ``d_ff`` (512 to 2048 in the base model), the ReLU acts on
+each hidden unit, and ``W_2`` contracts back to ``d_model``. The same weights serve every
+position, so the FFN is a 1×1 convolution over the sequence; it never mixes positions (that
+is attention's job) but adds the per-token non-linearity attention lacks.
+
+The attribute names ``linear1``, ``dropout``, ``linear2`` are those of
+:class:`torch.nn.TransformerEncoderLayer`, so its weights can be copied over by name.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["gelu", "PositionwiseFFN"]
+
+_ACTIVATIONS = ("relu", "gelu")
+
+
+def gelu(x: Tensor) -> Tensor:
+    """Gaussian error linear unit: ``x · Φ(x)``, with ``Φ`` the standard normal CDF (exact form).
+
+    .. math:: \\mathrm{GELU}(x) = x\\, \\Phi(x) = \\frac{x}{2}\\left(1 + \\mathrm{erf}\\!\\left(\\frac{x}{\\sqrt 2}\\right)\\right)
+
+    Hendrycks & Gimpel (2016). A smooth ReLU: it weighs each input by the probability that a
+    standard normal variable lies below it. BERT and GPT use it in place of the paper's ReLU.
+    This is the exact (erf) form, equal to ``torch.nn.functional.gelu(x)``; the tanh formula
+    (``approximate="tanh"``) differs from it by up to about 5e-4.
+
+    Parameters
+    ----------
+    x : Tensor, any shape
+
+    Returns
+    -------
+    Tensor, same shape as ``x``
+    """
+    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+class PositionwiseFFN(nn.Module):
+    """Two linear maps with a non-linearity between them, applied to each position alone (eq. 2).
+
+    ``FFN(x) = linear2(dropout(activation(linear1(x))))``: expand ``d_model → d_ff``, apply the
+    activation per hidden unit, contract ``d_ff → d_model``. Dropout sits on the hidden units,
+    where :class:`torch.nn.TransformerEncoderLayer` puts it.
+
+    Parameters
+    ----------
+    d_model : int
+        Width of each position's vector, in and out (512 in the base model).
+    d_ff : int
+        Width of the hidden layer (2048 in the base model, four times ``d_model``).
+    dropout : float, default 0.0
+        Dropout probability on the hidden activations (training mode only).
+    activation : {"relu", "gelu"}, default "relu"
+        The paper's ReLU, or the exact GELU of BERT/GPT (:func:`gelu`).
+
+    Attributes
+    ----------
+    linear1 : nn.Linear
+        ``d_model → d_ff``; ``linear1.weight`` has shape ``(d_ff, d_model)``, i.e. ``W_1ᵀ``.
+    linear2 : nn.Linear
+        ``d_ff → d_model``; ``linear2.weight`` has shape ``(d_model, d_ff)``, i.e. ``W_2ᵀ``.
+
+    Notes
+    -----
+    Parameter count: ``2 · d_model · d_ff + d_ff + d_model``; 2,099,712 at 512 and 2048.
+    """
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu"):
+        super().__init__()
+        for name, value in (("d_model", d_model), ("d_ff", d_ff)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}; expected a positive int")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout={dropout}; expected 0 <= dropout < 1")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation={activation!r}; expected one of {_ACTIVATIONS}")
+        self.d_model, self.d_ff, self.activation = d_model, d_ff, activation
+        self.linear1 = nn.Linear(d_model, d_ff)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(d_ff, d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the FFN to every position of ``x``.
+
+        Parameters
+        ----------
+        x : Tensor, shape (..., d_model)
+            Usually ``(B, L, d_model)``; any leading dimensions are positions.
+
+        Returns
+        -------
+        Tensor, shape (..., d_model)
+        """
+        if not isinstance(x, Tensor) or x.dim() == 0 or x.shape[-1] != self.d_model:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x has shape {got}; expected (..., d_model={self.d_model})")
+        h = self.linear1(x)  # (..., d_ff): expand
+        h = torch.relu(h) if self.activation == "relu" else gelu(h)
+        return self.linear2(self.dropout(h))  # (..., d_model): contract
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation!r}"

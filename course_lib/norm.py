@@ -1,0 +1,199 @@
+"""Layer normalisation and the residual connection around every sub-layer (chapter 7, 残差与层归一化).
+
+**Layer normalisation (层归一化)** (Ba et al. 2016) rescales each position's vector on its
+own: subtract its mean over the ``d_model`` features, divide by its standard deviation, then
+apply a learned per-feature scale ``γ`` and shift ``β``. The statistics never cross
+positions or examples, so one token's output does not depend on the rest of the batch or on
+padding, unlike batch normalisation.
+
+**Residual connection (残差连接)** (He et al. 2016): a sub-layer (attention or the FFN) adds
+its output to its input, so the identity path carries the signal and the gradient through
+any depth. Where the LayerNorm sits relative to that sum has two versions, and
+:class:`Residual` implements both:
+
+- **post-LN** (``norm_first=False``), the paper (Vaswani et al. 2017, section 5.4):
+  ``LayerNorm(x + Dropout(sublayer(x)))``. The norm comes *after* the sum, on the residual
+  stream itself.
+- **pre-LN** (``norm_first=True``), GPT-2 and most modern code:
+  ``x + Dropout(sublayer(LayerNorm(x)))``. The norm is applied to the sub-layer's *input*
+  only; the residual stream is never normalised (so a pre-LN stack ends with one final
+  LayerNorm).
+
+These are :class:`torch.nn.TransformerEncoderLayer`'s ``norm_first=False`` / ``True``. The
+Annotated Transformer writes the pre-LN formula while describing the paper's post-LN one;
+the difference matters (chapter 7 measures it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["layer_norm", "LayerNorm", "Residual"]
+
+
+def _check_affine(name: str, p: Tensor, d: int) -> None:
+    if not isinstance(p, Tensor) or tuple(p.shape) != (d,):
+        got = tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__
+        raise ValueError(f"{name} has shape {got}; expected (D,) = ({d},), one value per feature of x")
+
+
+def layer_norm(x: Tensor, gamma: Tensor, beta: Tensor, eps: float = 1e-5) -> Tensor:
+    """Normalise each vector of ``x`` over its last axis, then scale by ``gamma`` and shift by ``beta``.
+
+    .. math:: \\mathrm{LN}(x) = \\gamma \\odot \\frac{x - \\mu}{\\sqrt{\\sigma^2 + \\epsilon}} + \\beta,
+              \\quad \\mu = \\frac1D \\sum_i x_i, \\quad \\sigma^2 = \\frac1D \\sum_i (x_i - \\mu)^2
+
+    As :class:`torch.nn.LayerNorm`: the variance is the *biased* one (divide by ``D``, not
+    ``D - 1``) and ``eps`` is added *inside* the square root (Ba et al. 2016, eq. 4).
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., D)
+        Usually ``(B, L, d_model)``; each of the ``B · L`` vectors is normalised on its own.
+    gamma : Tensor, shape (D,)
+        Per-feature scale (``weight`` in torch).
+    beta : Tensor, shape (D,)
+        Per-feature shift (``bias`` in torch).
+    eps : float, default 1e-5
+        Added to the variance so that a constant vector gives ``beta``, not NaN.
+
+    Returns
+    -------
+    Tensor, shape (..., D)
+    """
+    if not isinstance(x, Tensor) or x.dim() == 0:
+        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"x has shape {got}; expected (..., D) with at least one axis")
+    _check_affine("gamma", gamma, x.shape[-1])
+    _check_affine("beta", beta, x.shape[-1])
+    if not eps >= 0:
+        raise ValueError(f"eps={eps}; expected a non-negative number")
+    mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
+    centred = x - mean
+    var = centred.pow(2).mean(dim=-1, keepdim=True)  # (..., 1): biased, divides by D
+    return centred * torch.rsqrt(var + eps) * gamma + beta
+
+
+class LayerNorm(nn.Module):
+    """Layer normalisation with a learned scale and shift, as :class:`torch.nn.LayerNorm`.
+
+    Parameters
+    ----------
+    d_model : int
+        Size of the last axis, the one normalised over.
+    eps : float, default 1e-5
+
+    Attributes
+    ----------
+    weight : nn.Parameter, shape (d_model,)
+        ``gamma``, initialised to ones.
+    bias : nn.Parameter, shape (d_model,)
+        ``beta``, initialised to zeros.
+
+    The names match torch's, so ``our_ln.load_state_dict(torch_ln.state_dict())`` works.
+    """
+
+    def __init__(self, d_model: int, eps: float = 1e-5):
+        super().__init__()
+        if isinstance(d_model, bool) or not isinstance(d_model, int) or d_model < 1:
+            raise ValueError(f"d_model={d_model!r}; expected a positive int")
+        self.d_model, self.eps = d_model, eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+        self.bias = nn.Parameter(torch.zeros(d_model))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``x`` of shape (..., d_model) over its last axis; same shape out."""
+        if not isinstance(x, Tensor) or x.dim() == 0 or x.shape[-1] != self.d_model:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x has shape {got}; expected (..., d_model={self.d_model})")
+        return layer_norm(x, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.d_model}, eps={self.eps}"
+
+
+class Residual(nn.Module):
+    """Wrap a sub-layer with a residual connection and a LayerNorm, before or after the sum.
+
+    - ``norm_first=False``, **post-LN**, the paper (section 5.4):
+      ``out = LayerNorm(x + Dropout(sublayer(x)))``
+    - ``norm_first=True``, **pre-LN**, GPT-2 and most modern code:
+      ``out = x + Dropout(sublayer(LayerNorm(x)))``
+
+    Only ``x``, the residual stream, is normalised: extra arguments (a mask, the encoder's
+    memory for cross-attention) are passed to the sub-layer unchanged.
+
+    Parameters
+    ----------
+    d_model : int
+        Width of ``x``'s last axis (the LayerNorm's size).
+    sublayer : callable
+        ``sublayer(x, *args, **kwargs)`` returning a tensor shaped like ``x``, or a tuple
+        whose first element is one (e.g. attention's ``(out, weights)``). Pass an
+        ``nn.Module`` so that its parameters belong to this module.
+    norm_first : bool
+        True for pre-LN, False for post-LN (the paper).
+    dropout : float, default 0.0
+        Dropout on the sub-layer's output before it is added to ``x`` (section 5.4).
+    eps : float, default 1e-5
+        The LayerNorm's epsilon.
+
+    Attributes
+    ----------
+    sublayer, norm (:class:`LayerNorm`), dropout (``nn.Dropout``)
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        sublayer: Callable[..., Tensor | tuple],
+        norm_first: bool,
+        dropout: float = 0.0,
+        eps: float = 1e-5,
+    ):
+        super().__init__()
+        if not callable(sublayer):
+            raise ValueError(f"sublayer must be callable (an nn.Module); got {type(sublayer).__name__}")
+        if not isinstance(norm_first, bool):
+            raise ValueError(f"norm_first={norm_first!r}; expected True (pre-LN) or False (post-LN)")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout={dropout}; expected 0 <= dropout < 1")
+        self.norm_first = norm_first
+        self.sublayer = sublayer
+        self.norm = LayerNorm(d_model, eps)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, *args, **kwargs) -> Tensor | tuple:
+        """Run the sub-layer on ``x`` with its residual connection and LayerNorm.
+
+        Parameters
+        ----------
+        x : Tensor, shape (..., d_model)
+            The residual stream, e.g. ``(B, L, d_model)``.
+        *args, **kwargs
+            Passed on to the sub-layer, e.g. a mask.
+
+        Returns
+        -------
+        Tensor, shape of ``x``, or a tuple
+            What the sub-layer returns, with its output replaced by the residual output: a
+            tensor for a sub-layer that returns a tensor, ``(out, *rest)`` for one that
+            returns a tuple (attention's weights come back as they were).
+        """
+        inner = self.norm(x) if self.norm_first else x
+        result = self.sublayer(inner, *args, **kwargs)
+        out, rest = (result[0], tuple(result[1:])) if isinstance(result, tuple) else (result, None)
+        if not isinstance(out, Tensor) or out.shape != x.shape:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(f"sublayer returned shape {got}; expected x's shape {tuple(x.shape)}")
+        if self.norm_first:
+            out = x + self.dropout(out)  # pre-LN: the stream itself is never normalised
+        else:
+            out = self.norm(x + self.dropout(out))  # post-LN: normalise after the sum
+        return out if rest is None else (out, *rest)
+
+    def extra_repr(self) -> str:
+        return f"norm_first={self.norm_first} ({'pre-LN' if self.norm_first else 'post-LN, the paper'})"
