@@ -2,10 +2,18 @@
 
 One module per concept, in chapter order (see ``DESIGN.md``):
 
-``attention``  chapters 1-3: softmax, scores, scaled dot-product attention
-``numpy_ref``  the same math in plain numpy: an independent oracle
-``viz``        heatmaps and other figures used by the chapters
-``grading``    exercise registry, ``check`` and the ``course-grade`` command
+``attention``   chapters 1, 3: softmax, scores, scaled dot-product and self-attention
+``complexity``  chapter 2: parameter counts, per-layer costs, the long-range task
+``multihead``   chapter 4: split and merge heads, ``MultiHeadAttention``
+``masks``       chapter 5: causal and padding masks (True = may attend)
+``ffn``         chapter 6: the position-wise feed-forward network
+``norm``        chapter 7: layer normalisation and the residual wrapper (pre-/post-LN)
+``positional``  chapter 8: sinusoidal positional encoding
+``embedding``   chapter 9: scaled embeddings and the tied output projection
+``data``        chapters 10-11: English number words to Chinese numerals, in code
+``numpy_ref``   the same math in plain numpy: an independent oracle
+``viz``         heatmaps and other figures used by the chapters
+``grading``     exercise registry, ``check`` and the ``course-grade`` command
 
 Symbol glossary, used the same way in every docstring:
 
