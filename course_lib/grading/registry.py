@@ -130,6 +130,18 @@ class Grader:
         if not bool(condition):
             raise CaseFailed(hint)
 
+    def expect_value_error(self, call: Callable[[], object], hint: str) -> None:
+        """Fail the current case unless ``call()`` raises ``ValueError`` (bad input must be refused)."""
+        try:
+            call()
+        except ValueError:
+            return
+        except NotImplementedError:
+            raise
+        except Exception as error:  # a crash is not the clear message the learner owes the user
+            raise CaseFailed(f"raised {type(error).__name__} instead of ValueError. {hint}") from None
+        raise CaseFailed(f"no error was raised. {hint}")
+
     def assert_close(
         self,
         got,

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from course_lib.embedding import Embeddings, OutputProjection, build_embeddings, parameter_count
-from course_lib.grading.checks.masks import _expect_value_error
 from course_lib.grading.registry import CaseFailed, exercise
 from course_lib.positional import PositionalEncoding
 
@@ -58,10 +57,10 @@ def _(candidate, g):
                  f"the weights have std {std:.3f}; expected about d_model ** -0.5 = {64**-0.5:.3f}")
     with g.case("ids out of range or not integers raise ValueError"):
         module = candidate(V, d)
-        _expect_value_error(lambda: module(torch.tensor([[0, V]])), f"id {V} has no row in a table of "
+        g.expect_value_error(lambda: module(torch.tensor([[0, V]])), f"id {V} has no row in a table of "
                             f"{V} words: raise ValueError naming ids")
-        _expect_value_error(lambda: module(torch.tensor([[-1, 0]])), "a negative id has no row: raise ValueError")
-        _expect_value_error(lambda: module(torch.tensor([[0.0, 1.0]])),
+        g.expect_value_error(lambda: module(torch.tensor([[-1, 0]])), "a negative id has no row: raise ValueError")
+        g.expect_value_error(lambda: module(torch.tensor([[0.0, 1.0]])),
                             "float ids are not token ids: raise ValueError naming ids and its dtype")
 
 

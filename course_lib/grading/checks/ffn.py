@@ -18,17 +18,6 @@ from course_lib.ffn import PositionwiseFFN, gelu
 from course_lib.grading.registry import CaseFailed, Grader, exercise
 
 
-def _expect_value_error(call, hint: str) -> None:
-    try:
-        call()
-    except ValueError:
-        return
-    except NotImplementedError:
-        raise
-    except Exception as error:
-        raise CaseFailed(f"raised {type(error).__name__} instead of ValueError. {hint}") from None
-    raise CaseFailed(f"no error was raised. {hint}")
-
 
 # -- gelu --------------------------------------------------------------------------------------
 
@@ -125,11 +114,11 @@ def _(candidate, g):
             g.expect(not torch.allclose(module(x), ref(x)),
                      "in training mode the output did not change: apply nn.Dropout(dropout) to the hidden units")
     with g.case('an unknown activation ("tanh") raises ValueError'):
-        _expect_value_error(lambda: candidate(6, 10, activation="tanh"),
+        g.expect_value_error(lambda: candidate(6, 10, activation="tanh"),
                             "accept only 'relu' and 'gelu', and name `activation` in the message")
     with g.case("an input whose last axis is not d_model raises ValueError"):
         module, _ = _build(candidate, g, 6, 10)
-        _expect_value_error(lambda: module(g.randn(2, 5, 4)), "name `x`, the shape got and (..., d_model) expected")
+        g.expect_value_error(lambda: module(g.randn(2, 5, 4)), "name `x`, the shape got and (..., d_model) expected")
 
 
 # -- numpy_ref.positionwise_ffn ----------------------------------------------------------------

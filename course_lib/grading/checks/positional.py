@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from course_lib.grading.checks.masks import _expect_value_error
 from course_lib.grading.registry import exercise
 from course_lib.positional import relative_rotation, sinusoidal_encoding
 
@@ -53,7 +52,7 @@ def _(candidate, g):
             g.assert_close(got, sinusoidal_encoding(max_len, d, dtype=torch.float64), hint=hint,
                            mistakes=_pe_mistakes(max_len, d), what="table", atol=1e-5, rtol=1e-4)
     with g.case("an odd d_model raises ValueError"):
-        _expect_value_error(lambda: candidate(10, 7),
+        g.expect_value_error(lambda: candidate(10, 7),
                             "the columns come in (sin, cos) pairs, so an odd d_model has no valid table: "
                             "raise ValueError naming d_model")
 
@@ -94,7 +93,7 @@ def _(candidate, g):
         g.assert_close(module(big), big + pe, hint="in eval mode dropout must do nothing")
     with g.case("a sequence longer than max_len raises ValueError"):
         module = candidate(d, max_len=5)
-        _expect_value_error(lambda: module(torch.zeros(1, 7, d)),
+        g.expect_value_error(lambda: module(torch.zeros(1, 7, d)),
                             "a table of 5 rows cannot encode 7 positions: raise ValueError saying so "
                             "(slicing pe[:7] silently returns only 5 rows)")
 
