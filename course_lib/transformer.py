@@ -113,9 +113,10 @@ class TransformerConfig:
         output projection (the paper). This presumes one vocabulary for both languages
         (:data:`course_lib.data.JOINT_VOCAB` for the number task). False: three matrices.
     max_len : int, default 512
-        Longest source or target sequence (the positional table's length). 512 covers the
-        paper's sentences (batches of ~25000 tokens, sentences rarely past 200 tokens)
-        and is the limit BERT later made familiar; the number task needs fewer than 30.
+        Longest source or target sequence: the length of the positional table. The paper
+        fixes none (its sinusoids extend to any length); 512 is the limit BERT later made
+        familiar and is ample for sentence-level translation. The number task needs at
+        most 20 source and 18 target positions (``<bos>``/``<eos>`` included).
     activation : {"relu", "gelu"}, default "relu"
         The FFN's non-linearity; the paper's ReLU.
     fast : bool, default False
