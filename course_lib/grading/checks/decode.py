@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.decode import greedy_decode
-from course_lib.grading.registry import CaseFailed, Grader, exercise
+from course_lib.grading.registry import CaseFailed, exercise
 from course_lib.masks import causal_mask
 from course_lib.transformer import Transformer, TransformerConfig
 

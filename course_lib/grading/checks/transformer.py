@@ -48,11 +48,13 @@ def _build(candidate, g: Grader, reference: nn.Module, names: str, **kwargs) -> 
     module = module.double().eval()
     ours, theirs = set(module.state_dict()), set(reference.state_dict())
     if ours != theirs:
-        missing, unexpected = sorted(theirs - ours), sorted(ours - theirs)
+        def some(keys: list[str]) -> str:
+            return f"{keys[:4]}{' …' if len(keys) > 4 else ''}"
+
         raise CaseFailed(
-            f"the grader copies the reference weights by name and could not: missing {missing[:4]}"
-            f"{' …' if len(missing) > 4 else ''}, unexpected {unexpected[:4]}{' …' if len(unexpected) > 4 else ''}. "
-            f"Build the layer from course_lib parts with these attributes: {names}"
+            f"the grader copies the reference weights by name and could not: missing {some(sorted(theirs - ours))}, "
+            f"unexpected {some(sorted(ours - theirs))}. Build the layer from course_lib parts with these "
+            f"attributes: {names}"
         )
     module.load_state_dict(reference.state_dict())
     return module
@@ -190,7 +192,8 @@ def _(candidate, g):
         masks = (causal_mask(4), padding_mask([7, 5, 1], 7))
         with torch.no_grad():
             g.assert_close(_output(module(x4, memory7, *masks)), reference(x4, memory7, *masks),
-                           hint="cross-attention: queries from the decoder (T = 4), keys and values from memory (S = 7)")
+                           hint="cross-attention: queries from the decoder (T = 4), keys and values from the "
+                                "memory (S = 7)")
     with g.case("the masks are optional: forward(x, memory)"):
         reference = _randomised(DecoderLayer(D, H, FF, 0.0, True), g)
         module = _build(candidate, g, reference, _DECODER_NAMES, dropout=0.0, norm_first=True)
