@@ -60,7 +60,10 @@ Tokens and batches
 English is tokenised into words, with the hyphen as a token of its own ("twenty-one" is
 ``twenty - one``), so the source vocabulary is 33 closed words; Chinese is one token per
 character, 15 of them. :class:`Vocab` adds ``<pad>``, ``<bos>``, ``<eos>`` and ``<unk>``
-(ids 0-3). :func:`make_batch` pads a list of numbers into tensors with the masks of
+(ids 0-3). ``Vocab("joint")`` (:data:`JOINT_VOCAB`) holds both sides in one table of 52
+ids, as the paper's shared source/target vocabulary does: a model whose source embedding,
+target embedding and output projection are one matrix (``tie_embeddings=True``, chapter
+10) needs one id space for both languages. :func:`make_batch` pads a list of numbers into tensors with the masks of
 ``DESIGN.md`` (True = may attend), and :func:`iterate_batches` walks a split in batches,
 English to Chinese by default or Chinese to English.
 """
@@ -88,6 +91,7 @@ __all__ = [
     "Vocab",
     "ENGLISH_VOCAB",
     "CHINESE_VOCAB",
+    "JOINT_VOCAB",
     "sample_numbers",
     "is_held_out",
     "Splits",
@@ -293,7 +297,7 @@ def chinese_tokens(text: str) -> list[str]:
 
 
 class Vocab:
-    """A fixed token <-> id table for one side of the task, with four special tokens.
+    """A fixed token <-> id table for one side of the task (or both), with four special tokens.
 
     The table is built from the closed set of tokens the generator can produce
     (:data:`ENGLISH_WORDS` or :data:`CHINESE_CHARACTERS`), never from a sample, so ids are
@@ -302,8 +306,11 @@ class Vocab:
 
     Parameters
     ----------
-    language : {"en", "zh"}
-        English words or Chinese characters.
+    language : {"en", "zh", "joint"}
+        English words, Chinese characters, or both in one table (the English words first,
+        then the characters: ``Vocab("joint")`` gives an English word the id it has in
+        ``Vocab("en")``). A joint vocabulary reads either language: Chinese is cut into
+        characters, English into words, and decoding writes each back in its own way.
 
     Attributes
     ----------
@@ -321,8 +328,10 @@ class Vocab:
             tokens, self._split, self._join = ENGLISH_WORDS, english_tokens, _join_english
         elif language == "zh":
             tokens, self._split, self._join = CHINESE_CHARACTERS, chinese_tokens, "".join
+        elif language == "joint":
+            tokens, self._split, self._join = ENGLISH_WORDS + CHINESE_CHARACTERS, _joint_tokens, _join_joint
         else:
-            raise ValueError(f"language={language!r}; expected 'en' or 'zh'")
+            raise ValueError(f"language={language!r}; expected 'en', 'zh' or 'joint'")
         self.language = language
         self.itos: list[str] = [*self.SPECIALS, *tokens]
         self.stoi: dict[str, int] = {t: i for i, t in enumerate(self.itos)}
@@ -381,10 +390,32 @@ def _join_english(tokens: list[str]) -> str:
     return " ".join(tokens).replace(" - ", "-")
 
 
+_CHINESE_SET = frozenset(CHINESE_CHARACTERS)
+
+
+def _joint_tokens(text: str) -> list[str]:
+    """Words for English, characters for Chinese: "四千" -> ["四", "千"], "forty-one" -> 3 words."""
+    tokens: list[str] = []
+    for word in english_tokens(text):
+        tokens += list(word) if all(c in _CHINESE_SET for c in word) else [word]
+    return tokens
+
+
+def _join_joint(tokens: list[str]) -> str:
+    """Chinese characters join with nothing between them, everything else with a space."""
+    out = ""
+    for prev, token in zip([None, *tokens], tokens):
+        both_chinese = prev in _CHINESE_SET and token in _CHINESE_SET
+        out += token if prev is None or both_chinese else " " + token
+    return out.replace(" - ", "-")
+
+
 #: The source vocabulary of the en→zh direction: 4 specials + 33 words.
 ENGLISH_VOCAB = Vocab("en")
 #: The target vocabulary of the en→zh direction: 4 specials + 15 characters.
 CHINESE_VOCAB = Vocab("zh")
+#: Both languages in one table, for a model with shared embeddings: 4 specials + 33 + 15.
+JOINT_VOCAB = Vocab("joint")
 
 
 # --------------------------------------------------------------------------- sampling
@@ -682,7 +713,7 @@ def _pad(rows: list[list[int]]) -> Tensor:
     return out
 
 
-def make_batch(numbers: Sequence[int], *, direction: str = "en-zh") -> Batch:
+def make_batch(numbers: Sequence[int], *, direction: str = "en-zh", shared_vocab: bool = False) -> Batch:
     """Turn numbers into a padded batch of (source, target) translation pairs.
 
     Parameters
@@ -691,6 +722,10 @@ def make_batch(numbers: Sequence[int], *, direction: str = "en-zh") -> Batch:
         ``B >= 1`` numbers in ``0..MAX_NUMBER``.
     direction : {"en-zh", "zh-en"}, default "en-zh"
         English words to Chinese numerals, or back.
+    shared_vocab : bool, default False
+        Encode both sides with :data:`JOINT_VOCAB` (one id space, for a model with tied
+        embeddings) instead of :data:`ENGLISH_VOCAB` and :data:`CHINESE_VOCAB`. The
+        special ids, the shapes and the masks are the same either way.
 
     Returns
     -------
@@ -703,6 +738,10 @@ def make_batch(numbers: Sequence[int], *, direction: str = "en-zh") -> Batch:
     if len(numbers) == 0:
         raise ValueError("numbers is empty; a batch needs at least one number")
     write_src, src_vocab, write_tgt, tgt_vocab = _DIRECTIONS[direction]
+    if not isinstance(shared_vocab, bool):
+        raise ValueError(f"shared_vocab={shared_vocab!r}; expected True or False")
+    if shared_vocab:
+        src_vocab = tgt_vocab = JOINT_VOCAB
     src_rows = [src_vocab.encode(write_src(n)) for n in numbers]
     tgt_rows = [tgt_vocab.encode(write_tgt(n)) for n in numbers]
     src = _pad(src_rows)  # (B, S)
@@ -730,6 +769,7 @@ def iterate_batches(
     direction: str = "en-zh",
     generator: torch.Generator | None = None,
     drop_last: bool = False,
+    shared_vocab: bool = False,
 ) -> Iterator[Batch]:
     """Yield padded batches covering ``numbers`` once (one epoch).
 
@@ -745,6 +785,8 @@ def iterate_batches(
         If given, the numbers are shuffled with it; if None they keep their order.
     drop_last : bool, default False
         Skip a final batch smaller than ``batch_size``.
+    shared_vocab : bool, default False
+        Passed to :func:`make_batch`: one joint vocabulary for both sides.
 
     Yields
     ------
@@ -760,4 +802,4 @@ def iterate_batches(
     stop = len(order) - len(order) % batch_size if drop_last else len(order)
     for start in range(0, stop, batch_size):
         yield make_batch([numbers[i] for i in order[start : start + batch_size]],
-                         direction=direction)
+                         direction=direction, shared_vocab=shared_vocab)

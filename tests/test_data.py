@@ -526,3 +526,40 @@ def test_iterate_batches_covers_every_number_once():
 def test_module_exports_exist():
     for name in data.__all__:
         assert hasattr(data, name), name
+
+
+def test_joint_vocab_holds_both_languages_in_one_id_space():
+    joint = data.JOINT_VOCAB
+    assert len(joint) == len(ENGLISH_VOCAB) + len(CHINESE_VOCAB) - len(Vocab.SPECIALS) == 52
+    assert joint.itos[:4] == list(Vocab.SPECIALS)
+    # English words keep their ids; the characters follow them, none shared.
+    assert joint.itos[: len(ENGLISH_VOCAB)] == ENGLISH_VOCAB.itos
+    assert joint.itos[len(ENGLISH_VOCAB):] == CHINESE_VOCAB.itos[4:]
+    assert len(set(joint.itos)) == len(joint)
+    for n in [0, 10, 4_021, 100_010_000, 777_777_777]:
+        en, zh = english_words(n), chinese_numerals(n)
+        assert joint.decode(joint.encode(en)) == en and joint.decode(joint.encode(zh)) == zh
+        assert [joint.itos[i] for i in joint.encode(zh)] == list(zh)  # one token per character
+        assert len(joint.encode(en)) == len(ENGLISH_VOCAB.encode(en))
+    assert joint.encode("four 千") == [joint.stoi["four"], joint.stoi["千"]]
+    assert joint.encode("hello") == [Vocab.UNK]
+    assert repr(joint) == "Vocab('joint', size=52)"
+
+
+@pytest.mark.parametrize("direction", ["en-zh", "zh-en"])
+def test_shared_vocab_batches_use_the_joint_ids_and_keep_everything_else(direction):
+    separate = make_batch(BATCH_NUMBERS, direction=direction)
+    shared = make_batch(BATCH_NUMBERS, direction=direction, shared_vocab=True)
+    src_vocab, tgt_vocab = (ENGLISH_VOCAB, CHINESE_VOCAB) if direction == "en-zh" else (CHINESE_VOCAB, ENGLISH_VOCAB)
+    for name in ("src_lengths", "tgt_lengths", "src_mask", "tgt_mask"):
+        assert torch.equal(getattr(shared, name), getattr(separate, name)), name
+    for i in range(len(BATCH_NUMBERS)):
+        assert data.JOINT_VOCAB.decode(shared.src[i]) == src_vocab.decode(separate.src[i])
+        assert data.JOINT_VOCAB.decode(shared.tgt_out[i]) == tgt_vocab.decode(separate.tgt_out[i])
+    # The Chinese side really moved to new ids (an id space shared with English).
+    zh = shared.tgt_out if direction == "en-zh" else shared.src
+    assert zh[zh > Vocab.UNK].min() >= len(ENGLISH_VOCAB)
+    batches = list(iterate_batches(BATCH_NUMBERS, batch_size=2, direction=direction, shared_vocab=True))
+    assert torch.equal(batches[0].src, make_batch(BATCH_NUMBERS[:2], direction=direction, shared_vocab=True).src)
+    with pytest.raises(ValueError, match="shared_vocab"):
+        make_batch(BATCH_NUMBERS, shared_vocab="yes")

@@ -1,0 +1,659 @@
+"""The full Transformer (Transformer 整体架构): encoder, decoder, embeddings, output (chapter 10).
+
+Vaswani et al. (2017), section 3 and Figure 1, assembled from the parts of chapters 4-9::
+
+    src ids (B, S) ──Embeddings·√d──+PE──► Encoder: N × EncoderLayer ──► memory (B, S, d_model)
+                                                                              │
+    tgt_in ids (B, T) ─Embeddings·√d─+PE─► Decoder: N × DecoderLayer ◄────────┘
+                                                 │
+                                      OutputProjection (tied to E) ──► logits (B, T, V)
+
+- :class:`EncoderLayer` (编码器层): self-attention (自注意力), then the position-wise FFN
+  (前馈网络), each inside a :class:`~course_lib.norm.Residual` (残差 + 层归一化).
+- :class:`DecoderLayer` (解码器层): *masked* self-attention (the causal mask keeps position
+  ``i`` from seeing the tokens it must predict), then cross-attention (交叉注意力, "encoder-
+  decoder attention": queries from the decoder, keys and values from the encoder's output,
+  the *memory*), then the FFN; three Residuals.
+- :class:`Encoder` and :class:`Decoder` stack ``N`` layers. A pre-LN stack
+  (``norm_first=True``) never normalises its residual stream, so it ends with one final
+  :class:`~course_lib.norm.LayerNorm` (as ``nn.TransformerEncoder(norm=...)``, GPT-2 and
+  Xiong et al. 2020); a post-LN stack (the paper) already ends with a norm and has none.
+- :class:`Transformer` adds the embeddings, the positional encoding and the output
+  projection, with the paper's sharing of one matrix between them (section 3.4).
+
+Masks follow ``DESIGN.md``: boolean, True = may attend, shaped ``(L_q, L_k)``,
+``(B, 1, L_k)`` or ``(B, L_q, L_k)``; the attention modules add the head axis.
+
+Dropout. ``dropout`` is applied where :class:`torch.nn.TransformerEncoderLayer` applies it:
+on each sub-layer's output before the residual sum (the paper's residual dropout, section
+5.4), on the attention weights and on the FFN's hidden units; :class:`Transformer` also
+applies it to the sum of embeddings and positional encoding (section 5.4).
+
+Initialisation. Every weight matrix of the encoder and decoder (the attention projections
+and the FFN) is drawn Xavier-uniform (Glorot & Bengio 2010), as
+:class:`torch.nn.Transformer` and the Annotated Transformer do, biases and LayerNorms keep
+their defaults. The embedding table keeps chapter 9's ``N(0, 1/d_model)``, the scale that
+goes with its ``√d_model`` factor (Xavier on a ``37000 × 512`` table would make it about
+six times smaller).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from course_lib.embedding import build_embeddings, parameter_count
+from course_lib.ffn import PositionwiseFFN
+from course_lib.multihead import MultiHeadAttention, _check_num_heads
+from course_lib.norm import LayerNorm, Residual
+from course_lib.positional import PositionalEncoding
+
+__all__ = [
+    "TransformerConfig",
+    "SelfAttention",
+    "CrossAttention",
+    "EncoderLayer",
+    "DecoderLayer",
+    "Encoder",
+    "Decoder",
+    "Transformer",
+    "parameter_breakdown",
+]
+
+_ACTIVATIONS = ("relu", "gelu")
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r}; expected a positive int")
+
+
+def _check_dropout(dropout) -> None:
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout={dropout!r}; expected a probability 0 <= dropout < 1")
+
+
+def _check_bool(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}={value!r}; expected True or False")
+
+
+@dataclass
+class TransformerConfig:
+    """The hyper-parameters of a :class:`Transformer`; the defaults are the paper's base model.
+
+    Table 3 of Vaswani et al. (2017), row "base": ``N = 6`` layers in the encoder and in the
+    decoder, ``d_model = 512``, ``h = 8`` heads, ``d_ff = 2048``, ``P_drop = 0.1``, with a
+    shared source/target vocabulary of about 37000 byte-pair tokens (section 5.1) and one
+    matrix for both embeddings and the pre-softmax projection (section 3.4).
+
+    Parameters
+    ----------
+    vocab_size : int, default 37000
+        Size of the (shared) vocabulary ``V``; token ids lie in ``[0, V)``.
+    d_model : int, default 512
+        Width of every vector between the sub-layers; even (the positional encoding comes
+        in sin/cos pairs) and divisible by ``num_heads``.
+    num_heads : int, default 8
+        Heads per attention sub-layer; ``d_head = d_model / num_heads`` (64 in the base model).
+    d_ff : int, default 2048
+        Hidden width of the position-wise FFN.
+    num_layers : int, default 6
+        ``N``: layers in the encoder, and again in the decoder.
+    dropout : float, default 0.1
+        ``P_drop``: residual, attention-weight, FFN-hidden and embedding dropout.
+    norm_first : bool, default False
+        False: post-LN, the paper's ``LayerNorm(x + Sublayer(x))``. True: pre-LN,
+        ``x + Sublayer(LayerNorm(x))``, with a final LayerNorm after each stack.
+    tie_embeddings : bool, default True
+        One ``(V, d_model)`` matrix for the source embedding, the target embedding and the
+        output projection (the paper). This presumes one vocabulary for both languages
+        (:data:`course_lib.data.JOINT_VOCAB` for the number task). False: three matrices.
+    max_len : int, default 512
+        Longest source or target sequence: the length of the positional table. The paper
+        fixes none (its sinusoids extend to any length); 512 is the limit BERT later made
+        familiar and is ample for sentence-level translation. The number task needs at
+        most 20 source and 18 target positions (``<bos>``/``<eos>`` included).
+    activation : {"relu", "gelu"}, default "relu"
+        The FFN's non-linearity; the paper's ReLU.
+    fast : bool, default False
+        Use the fused :func:`torch.nn.functional.scaled_dot_product_attention` in every
+        attention sub-layer. Same results, faster, but no attention weights are kept.
+    pad_id : int, default 0
+        Id of the padding token (:attr:`course_lib.data.Vocab.PAD`), used by
+        :func:`course_lib.decode.greedy_decode` to fill positions after ``<eos>`` and to
+        derive a source mask when none is given.
+
+    Raises
+    ------
+    ValueError
+        Naming the field, e.g. ``d_model=512 is not divisible by num_heads=6``.
+    """
+
+    vocab_size: int = 37000
+    d_model: int = 512
+    num_heads: int = 8
+    d_ff: int = 2048
+    num_layers: int = 6
+    dropout: float = 0.1
+    norm_first: bool = False
+    tie_embeddings: bool = True
+    max_len: int = 512
+    activation: str = "relu"
+    fast: bool = False
+    pad_id: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "d_model", "num_heads", "d_ff", "num_layers", "max_len"):
+            _check_positive_int(name, getattr(self, name))
+        _check_num_heads(self.d_model, self.num_heads)
+        if self.d_model % 2:
+            raise ValueError(
+                f"d_model={self.d_model} is odd; expected an even d_model: the positional "
+                f"encoding's columns come in (sin, cos) pairs"
+            )
+        _check_dropout(self.dropout)
+        for name in ("norm_first", "tie_embeddings", "fast"):
+            _check_bool(name, getattr(self, name))
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation={self.activation!r}; expected one of {_ACTIVATIONS}")
+        if isinstance(self.pad_id, bool) or not isinstance(self.pad_id, int) \
+                or not 0 <= self.pad_id < self.vocab_size:
+            raise ValueError(f"pad_id={self.pad_id!r}; expected an int in [0, vocab_size={self.vocab_size})")
+
+    @property
+    def d_head(self) -> int:
+        """Width of one head, ``d_model // num_heads``."""
+        return self.d_model // self.num_heads
+
+
+# --------------------------------------------------------------------------- attention sub-layers
+
+
+class SelfAttention(MultiHeadAttention):
+    """Multi-head attention of a sequence to itself, as a one-input sub-layer for :class:`Residual`.
+
+    ``forward(x, mask)`` is ``MultiHeadAttention.forward(x, x, x, mask)``: queries, keys and
+    values all come from the (normalised, in pre-LN) residual stream ``x``. Same
+    constructor and parameters (``w_q, w_k, w_v, w_o``) as :class:`MultiHeadAttention`.
+    """
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Attend from every position of ``x`` (B, L, d_model) to every position of ``x``.
+
+        Returns ``(out (B, L, d_model), weights (B, H, L, L) or None on the fast path)``.
+        """
+        return super().forward(x, x, x, mask)
+
+
+class CrossAttention(MultiHeadAttention):
+    """Decoder-to-encoder attention: queries from ``x``, keys and values from ``memory``.
+
+    Section 3.2.3: "the queries come from the previous decoder layer, and the memory keys
+    and values come from the output of the encoder". In a pre-LN layer only ``x`` is
+    normalised by the surrounding :class:`Residual`; the memory arrives as the encoder
+    left it (already through the encoder's final norm).
+    """
+
+    def forward(self, x: Tensor, memory: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Attend from each decoder position of ``x`` (B, T, d) to the encoder output ``memory`` (B, S, d).
+
+        ``mask`` broadcasts to (B, T, S), usually the source padding mask (B, 1, S).
+        Returns ``(out (B, T, d_model), weights (B, H, T, S) or None on the fast path)``.
+        """
+        return super().forward(x, memory, memory, mask)
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def _xavier_(module: nn.Module) -> None:
+    """Xavier-uniform every weight matrix of ``module`` (LayerNorm vectors and biases kept)."""
+    for p in module.parameters():
+        if p.dim() > 1:
+            nn.init.xavier_uniform_(p)
+
+
+def _torch_activation(layer: nn.Module) -> str:
+    """Name the activation of an ``nn.Transformer*Layer``: "relu" or "gelu"."""
+    act = layer.activation
+    if act is F.relu or isinstance(act, nn.ReLU):
+        return "relu"
+    if act is F.gelu or (isinstance(act, nn.GELU) and act.approximate == "none"):
+        return "gelu"
+    raise ValueError(f"layer has activation {act!r}; expected relu or the exact gelu")
+
+
+def _check_torch_layer(layer: nn.Module, kind: type) -> None:
+    if not isinstance(layer, kind):
+        raise ValueError(f"layer is a {type(layer).__name__}; expected nn.{kind.__name__}")
+    if not layer.self_attn.batch_first:
+        raise ValueError("layer was built with batch_first=False; expected batch_first=True "
+                         "(course_lib is batch-first: (B, L, d_model))")
+    if layer.linear1.bias is None or layer.norm1.bias is None:
+        raise ValueError("layer was built with bias=False; expected bias=True")
+
+
+def _copy_linear(ours: nn.Linear, theirs: nn.Linear) -> None:
+    ours.weight.copy_(theirs.weight)
+    ours.bias.copy_(theirs.bias)
+
+
+class EncoderLayer(nn.Module):
+    """One encoder layer: self-attention then FFN, each with a residual connection and LayerNorm.
+
+    Post-LN (the paper, section 3.1): ``x = LN(x + SelfAttn(x)); x = LN(x + FFN(x))``.
+    Pre-LN: ``x = x + SelfAttn(LN(x)); x = x + FFN(LN(x))``.
+
+    Parameters
+    ----------
+    d_model, num_heads, d_ff : int
+        Width, heads (must divide ``d_model``), FFN hidden width.
+    dropout : float, default 0.1
+        Residual, attention-weight and FFN-hidden dropout.
+    norm_first : bool, default False
+        Pre-LN if True, post-LN (the paper) if False.
+    activation : {"relu", "gelu"}, default "relu"
+    fast : bool, default False
+        Fused attention kernel; then no attention weights are kept.
+    eps : float, default 1e-5
+        LayerNorm epsilon.
+
+    Attributes
+    ----------
+    self_attn : Residual
+        Around a :class:`SelfAttention` (``self_attn.sublayer``, with ``w_q, w_k, w_v,
+        w_o``); ``self_attn.norm`` is its LayerNorm.
+    ffn : Residual
+        Around a :class:`~course_lib.ffn.PositionwiseFFN` (``ffn.sublayer.linear1/linear2``).
+    self_attn_weights : Tensor, shape (B, H, L, L), or None
+        The attention weights of the latest forward pass (detached), for plots; None before
+        the first call and on the fast path.
+
+    Matrices are initialised Xavier-uniform, as in :class:`torch.nn.Transformer`.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1,
+                 norm_first: bool = False, *, activation: str = "relu", fast: bool = False,
+                 eps: float = 1e-5):
+        super().__init__()
+        _check_dropout(dropout)
+        self.self_attn = Residual(d_model, SelfAttention(d_model, num_heads, dropout, fast=fast),
+                                  norm_first, dropout, eps)
+        self.ffn = Residual(d_model, PositionwiseFFN(d_model, d_ff, dropout, activation),
+                            norm_first, dropout, eps)
+        self.norm_first = norm_first
+        self.self_attn_weights: Tensor | None = None
+        _xavier_(self)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Run the layer on the source stream ``x``.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, S, d_model)
+        mask : Tensor of bool, broadcastable to (B, S, S), optional
+            Usually the source padding mask ``(B, 1, S)``: no position attends to padding.
+
+        Returns
+        -------
+        Tensor, shape (B, S, d_model)
+        """
+        x, weights = self.self_attn(x, mask)
+        self.self_attn_weights = None if weights is None else weights.detach()
+        return self.ffn(x)
+
+    @classmethod
+    def from_torch(cls, layer: nn.TransformerEncoderLayer, *, fast: bool = False) -> EncoderLayer:
+        """Build an :class:`EncoderLayer` computing what ``layer`` computes (weights copied).
+
+        ``layer`` must be ``batch_first=True`` with biases and a relu or exact-gelu
+        activation; either ``norm_first``. Torch's ``norm1``/``norm2`` become
+        ``self_attn.norm``/``ffn.norm``. Remember that torch's masks mean the opposite
+        (True = ignore): see :func:`course_lib.masks.to_torch_mask`.
+
+        Parameters
+        ----------
+        layer : nn.TransformerEncoderLayer
+        fast : bool, default False
+
+        Returns
+        -------
+        EncoderLayer
+            On ``layer``'s device and dtype, in its train/eval mode.
+        """
+        _check_torch_layer(layer, nn.TransformerEncoderLayer)
+        d_model = layer.self_attn.embed_dim
+        new = cls(d_model, layer.self_attn.num_heads, layer.linear1.out_features, layer.dropout.p,
+                  layer.norm_first, activation=_torch_activation(layer), fast=fast, eps=layer.norm1.eps)
+        weight = layer.linear1.weight
+        new.to(device=weight.device, dtype=weight.dtype)
+        with torch.no_grad():
+            new.self_attn.sublayer.load_state_dict(
+                SelfAttention.from_torch(layer.self_attn).state_dict())
+            _copy_linear(new.ffn.sublayer.linear1, layer.linear1)
+            _copy_linear(new.ffn.sublayer.linear2, layer.linear2)
+            new.self_attn.norm.load_state_dict(layer.norm1.state_dict())
+            new.ffn.norm.load_state_dict(layer.norm2.state_dict())
+        new.train(layer.training)
+        return new
+
+
+class DecoderLayer(nn.Module):
+    """One decoder layer: masked self-attention, cross-attention to the memory, FFN; three residuals.
+
+    Post-LN (the paper, section 3.1)::
+
+        x = LN(x + SelfAttn(x, self_mask))            # causal: no peeking at later tokens
+        x = LN(x + CrossAttn(x, memory, cross_mask))  # queries from x, keys/values from memory
+        x = LN(x + FFN(x))
+
+    Pre-LN normalises each sub-layer's input instead, ``x = x + Sublayer(LN(x), ...)``;
+    the memory is never normalised by the decoder layer.
+
+    Parameters
+    ----------
+    d_model, num_heads, d_ff : int
+    dropout : float, default 0.1
+    norm_first : bool, default False
+    activation : {"relu", "gelu"}, default "relu"
+    fast : bool, default False
+    eps : float, default 1e-5
+
+    Attributes
+    ----------
+    self_attn : Residual
+        Around a :class:`SelfAttention`.
+    cross_attn : Residual
+        Around a :class:`CrossAttention`.
+    ffn : Residual
+        Around a :class:`~course_lib.ffn.PositionwiseFFN`.
+    self_attn_weights : Tensor, shape (B, H, T, T), or None
+    cross_attn_weights : Tensor, shape (B, H, T, S), or None
+        Weights of the latest forward (detached); None before it and on the fast path.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1,
+                 norm_first: bool = False, *, activation: str = "relu", fast: bool = False,
+                 eps: float = 1e-5):
+        super().__init__()
+        _check_dropout(dropout)
+        self.self_attn = Residual(d_model, SelfAttention(d_model, num_heads, dropout, fast=fast),
+                                  norm_first, dropout, eps)
+        self.cross_attn = Residual(d_model, CrossAttention(d_model, num_heads, dropout, fast=fast),
+                                   norm_first, dropout, eps)
+        self.ffn = Residual(d_model, PositionwiseFFN(d_model, d_ff, dropout, activation),
+                            norm_first, dropout, eps)
+        self.norm_first = norm_first
+        self.self_attn_weights: Tensor | None = None
+        self.cross_attn_weights: Tensor | None = None
+        _xavier_(self)
+
+    def forward(self, x: Tensor, memory: Tensor, self_mask: Tensor | None = None,
+                cross_mask: Tensor | None = None) -> Tensor:
+        """Run the layer on the target stream ``x``, reading the encoder output ``memory``.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, T, d_model)
+        memory : Tensor, shape (B, S, d_model)
+            The encoder's output.
+        self_mask : Tensor of bool, broadcastable to (B, T, T), optional
+            Causal mask ``(T, T)``, or causal AND target padding ``(B, T, T)``. Without it
+            position ``i`` sees the token it is trained to predict.
+        cross_mask : Tensor of bool, broadcastable to (B, T, S), optional
+            The source padding mask ``(B, 1, S)``.
+
+        Returns
+        -------
+        Tensor, shape (B, T, d_model)
+        """
+        x, weights = self.self_attn(x, self_mask)
+        self.self_attn_weights = None if weights is None else weights.detach()
+        x, weights = self.cross_attn(x, memory, cross_mask)
+        self.cross_attn_weights = None if weights is None else weights.detach()
+        return self.ffn(x)
+
+    @classmethod
+    def from_torch(cls, layer: nn.TransformerDecoderLayer, *, fast: bool = False) -> DecoderLayer:
+        """Build a :class:`DecoderLayer` computing what ``layer`` computes (weights copied).
+
+        Torch's ``self_attn``, ``multihead_attn``, ``norm1``, ``norm2``, ``norm3`` become
+        ``self_attn.sublayer``, ``cross_attn.sublayer``, ``self_attn.norm``,
+        ``cross_attn.norm``, ``ffn.norm``. Same requirements as
+        :meth:`EncoderLayer.from_torch`.
+
+        Parameters
+        ----------
+        layer : nn.TransformerDecoderLayer
+        fast : bool, default False
+
+        Returns
+        -------
+        DecoderLayer
+        """
+        _check_torch_layer(layer, nn.TransformerDecoderLayer)
+        d_model = layer.self_attn.embed_dim
+        new = cls(d_model, layer.self_attn.num_heads, layer.linear1.out_features, layer.dropout.p,
+                  layer.norm_first, activation=_torch_activation(layer), fast=fast, eps=layer.norm1.eps)
+        weight = layer.linear1.weight
+        new.to(device=weight.device, dtype=weight.dtype)
+        with torch.no_grad():
+            new.self_attn.sublayer.load_state_dict(SelfAttention.from_torch(layer.self_attn).state_dict())
+            new.cross_attn.sublayer.load_state_dict(CrossAttention.from_torch(layer.multihead_attn).state_dict())
+            _copy_linear(new.ffn.sublayer.linear1, layer.linear1)
+            _copy_linear(new.ffn.sublayer.linear2, layer.linear2)
+            new.self_attn.norm.load_state_dict(layer.norm1.state_dict())
+            new.cross_attn.norm.load_state_dict(layer.norm2.state_dict())
+            new.ffn.norm.load_state_dict(layer.norm3.state_dict())
+        new.train(layer.training)
+        return new
+
+
+# --------------------------------------------------------------------------- stacks
+
+
+def _layer_kwargs(config: TransformerConfig) -> dict:
+    return dict(d_model=config.d_model, num_heads=config.num_heads, d_ff=config.d_ff,
+                dropout=config.dropout, norm_first=config.norm_first,
+                activation=config.activation, fast=config.fast)
+
+
+def _check_config(config) -> None:
+    if not isinstance(config, TransformerConfig):
+        raise ValueError(f"config is a {type(config).__name__}; expected a TransformerConfig")
+
+
+class Encoder(nn.Module):
+    """``N`` encoder layers in a row, plus a final LayerNorm when pre-LN.
+
+    Parameters
+    ----------
+    config : TransformerConfig
+        Uses ``d_model, num_heads, d_ff, num_layers, dropout, norm_first, activation, fast``.
+
+    Attributes
+    ----------
+    layers : nn.ModuleList of EncoderLayer
+    norm : LayerNorm or None
+        The final norm of a pre-LN stack: its residual stream is a sum of ``N`` unnormalised
+        sub-layer outputs, whose scale grows with depth. A post-LN stack's last operation is
+        already a LayerNorm, so it has none (a second one would be redundant).
+    """
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        _check_config(config)
+        self.layers = nn.ModuleList(EncoderLayer(**_layer_kwargs(config)) for _ in range(config.num_layers))
+        self.norm = LayerNorm(config.d_model) if config.norm_first else None
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Encode ``x`` (B, S, d_model) with source mask ``mask`` (e.g. (B, 1, S)); returns (B, S, d_model)."""
+        for layer in self.layers:
+            x = layer(x, mask)
+        return x if self.norm is None else self.norm(x)
+
+
+class Decoder(nn.Module):
+    """``N`` decoder layers in a row, plus a final LayerNorm when pre-LN (see :class:`Encoder`).
+
+    Parameters
+    ----------
+    config : TransformerConfig
+
+    Attributes
+    ----------
+    layers : nn.ModuleList of DecoderLayer
+    norm : LayerNorm or None
+    """
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        _check_config(config)
+        self.layers = nn.ModuleList(DecoderLayer(**_layer_kwargs(config)) for _ in range(config.num_layers))
+        self.norm = LayerNorm(config.d_model) if config.norm_first else None
+
+    def forward(self, x: Tensor, memory: Tensor, self_mask: Tensor | None = None,
+                cross_mask: Tensor | None = None) -> Tensor:
+        """Decode ``x`` (B, T, d_model) against ``memory`` (B, S, d_model); returns (B, T, d_model).
+
+        ``self_mask`` broadcasts to (B, T, T) (causal, and target padding); ``cross_mask``
+        to (B, T, S) (source padding); every layer gets the same two masks.
+        """
+        for layer in self.layers:
+            x = layer(x, memory, self_mask, cross_mask)
+        return x if self.norm is None else self.norm(x)
+
+
+# --------------------------------------------------------------------------- the model
+
+
+class Transformer(nn.Module):
+    """The encoder-decoder Transformer of Vaswani et al. (2017), Figure 1.
+
+    ``forward(src, tgt_in)`` returns, for every target position ``t``, logits for the token
+    at ``t + 1`` given the source and the target tokens up to ``t`` (teacher forcing: the
+    whole target is fed at once, the causal mask hides the future).
+
+    Parameters
+    ----------
+    config : TransformerConfig
+
+    Attributes
+    ----------
+    config : TransformerConfig
+    src_embed, tgt_embed : Embeddings
+        ``E[ids] · √d_model``; the same module when ``config.tie_embeddings``.
+    positional : PositionalEncoding
+        Sinusoids added to the embeddings, then dropout; shared by both sides (it has no
+        parameters).
+    encoder : Encoder
+    decoder : Decoder
+    generator : OutputProjection
+        ``h @ Eᵀ``: logits over the vocabulary, tied to ``tgt_embed`` when
+        ``config.tie_embeddings``.
+
+    Examples
+    --------
+    >>> model = Transformer(TransformerConfig(vocab_size=20, d_model=32, num_heads=4, d_ff=64,
+    ...                                       num_layers=2))
+    >>> model(torch.randint(4, 20, (3, 7)), torch.randint(4, 20, (3, 5))).shape
+    torch.Size([3, 5, 20])
+    """
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        _check_config(config)
+        self.config = config
+        V = config.vocab_size
+        self.src_embed, self.tgt_embed, self.generator = build_embeddings(
+            config.d_model, src_vocab_size=V, tgt_vocab_size=V,
+            shared_vocab=config.tie_embeddings, tie_output=config.tie_embeddings)
+        self.positional = PositionalEncoding(config.d_model, config.max_len, config.dropout)
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+
+    def _check_ids(self, name: str, ids: Tensor, length: str) -> None:
+        if not isinstance(ids, Tensor) or ids.dim() != 2:
+            got = tuple(ids.shape) if isinstance(ids, Tensor) else type(ids).__name__
+            raise ValueError(f"{name} has shape {got}; expected (B, {length}) token ids")
+
+    def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
+        """Run the encoder on source ids.
+
+        Parameters
+        ----------
+        src : Tensor of int, shape (B, S)
+        src_mask : Tensor of bool, broadcastable to (B, S, S), optional
+            Usually the padding mask (B, 1, S); None lets every position see every position.
+
+        Returns
+        -------
+        memory : Tensor, shape (B, S, d_model)
+        """
+        self._check_ids("src", src, "S")
+        return self.encoder(self.positional(self.src_embed(src)), src_mask)
+
+    def decode(self, tgt_in: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
+               memory_mask: Tensor | None = None) -> Tensor:
+        """Run the decoder and the output projection on target ids, given the memory.
+
+        Parameters
+        ----------
+        tgt_in : Tensor of int, shape (B, T)
+            ``<bos>`` then the target so far.
+        memory : Tensor, shape (B, S, d_model)
+            From :meth:`encode`.
+        tgt_mask : Tensor of bool, broadcastable to (B, T, T), optional
+            Causal (and target padding) mask. Pass one: without it the decoder sees the
+            future (nothing adds it for you, as in ``nn.Transformer``).
+        memory_mask : Tensor of bool, broadcastable to (B, T, S), optional
+            The source padding mask (B, 1, S).
+
+        Returns
+        -------
+        logits : Tensor, shape (B, T, vocab_size)
+        """
+        self._check_ids("tgt_in", tgt_in, "T")
+        h = self.decoder(self.positional(self.tgt_embed(tgt_in)), memory, tgt_mask, memory_mask)
+        return self.generator(h)
+
+    def forward(self, src: Tensor, tgt_in: Tensor, src_mask: Tensor | None = None,
+                tgt_mask: Tensor | None = None) -> Tensor:
+        """Encode ``src`` (B, S), decode ``tgt_in`` (B, T); return logits (B, T, vocab_size).
+
+        ``src_mask`` (B, 1, S) serves the encoder's self-attention and the decoder's
+        cross-attention; ``tgt_mask`` (B, T, T) the decoder's self-attention (e.g. a
+        :class:`course_lib.data.Batch`'s ``src_mask`` and ``tgt_mask``).
+        """
+        return self.decode(tgt_in, self.encode(src, src_mask), tgt_mask, src_mask)
+
+
+def parameter_breakdown(model: Transformer) -> dict[str, int]:
+    """Count a :class:`Transformer`'s parameters by part, each shared tensor once.
+
+    Parameters
+    ----------
+    model : Transformer
+        May live on the ``meta`` device (counting needs no memory).
+
+    Returns
+    -------
+    dict of str to int
+        ``"embeddings"`` (source, target and output matrices, each distinct one once; plus
+        an output bias if any), ``"encoder layers"``, ``"decoder layers"``, ``"final norms"``
+        (pre-LN only, else 0) and ``"total"``, their sum, which equals
+        :func:`~course_lib.embedding.parameter_count` of the whole model.
+    """
+    final_norms = [m for m in (model.encoder.norm, model.decoder.norm) if m is not None]
+    parts = {
+        "embeddings": parameter_count(model.src_embed, model.tgt_embed, model.generator),
+        "encoder layers": parameter_count(model.encoder.layers),
+        "decoder layers": parameter_count(model.decoder.layers),
+        "final norms": parameter_count(*final_norms) if final_norms else 0,
+    }
+    parts["total"] = sum(parts.values())
+    return parts
