@@ -10,6 +10,8 @@ One module per concept, in chapter order (see ``DESIGN.md``):
 ``norm``        chapter 7: layer normalisation and the residual wrapper (pre-/post-LN)
 ``positional``  chapter 8: sinusoidal positional encoding
 ``embedding``   chapter 9: scaled embeddings and the tied output projection
+``transformer`` chapter 10: encoder and decoder layers and stacks, ``Transformer(config)``
+``decode``      chapters 10-11: greedy decoding
 ``data``        chapters 10-11: English number words to Chinese numerals, in code
 ``numpy_ref``   the same math in plain numpy: an independent oracle
 ``viz``         heatmaps and other figures used by the chapters
