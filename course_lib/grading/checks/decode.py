@@ -220,7 +220,8 @@ _HINT = ("score every (beam, token) pair as the beam's score plus the token's lo
 
 @exercise("decode.beam_step", name="beam_step", chapter="11")
 def _(candidate, g):
-    """beam_step(log_probs, scores, finished, lengths, beam_size, *, pad_id, length_penalty=0.0) -> (beam, token, score)."""
+    """beam_step(log_probs, scores, finished, lengths, beam_size, *, pad_id, length_penalty=0.0)
+    -> (beam, token, score), each (B, K'), best first."""
     def run(log_probs, scores, finished, lengths, beam_size, pad_id, alpha):
         args = (log_probs.clone(), scores.clone(), finished.clone(), lengths.clone(), beam_size)
         got = _as_step(candidate(*args, pad_id=pad_id, length_penalty=alpha))
