@@ -79,7 +79,9 @@ def make_run(model: Transformer, case: Case, *, use_cache: bool, seed: int = 1):
     return run
 
 
-def run_cases(model: Transformer, cases: Sequence[Case], *, warmup: int, repeats: int) -> list[dict]:
+def run_cases(model: Transformer, cases: Sequence[Case], *, warmup: int, repeats: int,
+              report=lambda row: None) -> list[dict]:
+    """Time every case; ``report(row)`` is called as each one finishes (the full run takes minutes)."""
     rows = []
     for case in cases:
         steps = [make_run(model, case, use_cache=True), make_run(model, case, use_cache=False)]
@@ -92,6 +94,7 @@ def run_cases(model: Transformer, cases: Sequence[Case], *, warmup: int, repeats
         m_cache, m_full = statistics.median(t_cache), statistics.median(t_full)
         rows.append(dict(case=case, cache=m_cache, recompute=m_full, speedup=m_full / m_cache, agree=agree,
                          cache_spread=spread(t_cache), recompute_spread=spread(t_full)))
+        report(rows[-1])
     return rows
 
 
@@ -133,13 +136,17 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         for h in header:
             print("  " + h)
         print(f"  model {config}; median of {repeats} repeats after {warmup} warm-up\n")
-        rows = run_cases(make_model(config), QUICK if args.quick else FULL, warmup=warmup, repeats=repeats)
-        width = max(len(r["case"].label) for r in rows)
+        cases = QUICK if args.quick else FULL
+        width = max(len(c.label) for c in cases)
         print(f"{'case':<{width}}  {'KV cache ms':>16}  {'recompute ms':>16}  {'speed-up':>8}  same ids")
-        for r in rows:
+
+        def report(r: dict) -> None:
             cache = f"{r['cache'] * 1e3:.1f} ± {r['cache_spread'] * 1e3:.1f}"
             full = f"{r['recompute'] * 1e3:.1f} ± {r['recompute_spread'] * 1e3:.1f}"
-            print(f"{r['case'].label:<{width}}  {cache:>16}  {full:>16}  {r['speedup']:>8.2f}  {r['agree']:.0%}")
+            print(f"{r['case'].label:<{width}}  {cache:>16}  {full:>16}  {r['speedup']:>8.2f}  {r['agree']:.0%}",
+                  flush=True)
+
+        rows = run_cases(make_model(config), cases, warmup=warmup, repeats=repeats, report=report)
         if args.out is not None:
             args.out.write_text(markdown(rows, header, config, repeats, warmup))
             print(f"\nwrote {args.out}")
