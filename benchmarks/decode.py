@@ -14,7 +14,7 @@ change in machine load hits both alike, and their outputs are checked to agree f
 
 Usage::
 
-    python benchmarks/decode.py              # the full table (a few minutes on 2 cores)
+    python benchmarks/decode.py              # the full table (several minutes on 2 cores)
     python benchmarks/decode.py --quick      # a smoke run of a few seconds
     python benchmarks/decode.py --out decode.md   # also write a markdown table
 """
