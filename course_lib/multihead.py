@@ -24,13 +24,15 @@ Shapes follow the glossary in ``course_lib/__init__.py``: inputs are batch-first
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.attention import _check_mask, scaled_dot_product_attention
 
-__all__ = ["split_heads", "merge_heads", "MultiHeadAttention"]
+__all__ = ["split_heads", "merge_heads", "MultiHeadAttention", "AttentionCache"]
 
 
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
@@ -172,6 +174,8 @@ class MultiHeadAttention(nn.Module):
         key: Tensor,
         value: Tensor,
         mask: Tensor | None = None,
+        *,
+        cache: AttentionCache | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Attend from every query to every key with each head, then merge and project.
 
@@ -185,6 +189,13 @@ class MultiHeadAttention(nn.Module):
             True where query ``i`` may attend to key ``j``; e.g. ``(L_q, L_k)`` (causal) or
             ``(B, 1, L_k)`` (padding). The same mask applies to every head: the module adds
             the head axis itself. A query with no allowed key gets a zero output.
+        cache : AttentionCache, optional
+            For decoding one step at a time (chapter 11). With a self-attention cache the
+            keys and values of ``key``/``value`` are appended to the cached ones and the
+            queries attend to all of them (``L_k`` = cached + new); with a ``static`` cache
+            (cross-attention) the keys and values are projected on the first call only and
+            reused afterwards. ``mask``, if given, must then cover every key:
+            ``(L_q, L_k)`` with ``L_k`` counted after the update.
 
         Returns
         -------
@@ -194,20 +205,35 @@ class MultiHeadAttention(nn.Module):
             compare with :class:`torch.nn.MultiheadAttention`'s default output.
         """
         self._check_inputs(query, key, value)
-        batch, len_q, len_k = query.shape[0], query.shape[1], key.shape[1]
+        q = split_heads(self.w_q(query), self.num_heads)  # (B, H, L_q, d_head)
+        k, v = self._keys_values(key, value, cache)  # each (B, H, L_k, d_head)
+        batch, len_q, len_k = query.shape[0], query.shape[1], k.shape[2]
         if mask is not None:
             _check_mask(mask, torch.Size((batch, len_q, len_k)))
             if mask.dim() == 3:
                 mask = mask.unsqueeze(1)  # (B, 1, L_q, L_k): the same mask for every head
-        q = split_heads(self.w_q(query), self.num_heads)  # (B, H, L_q, d_head)
-        k = split_heads(self.w_k(key), self.num_heads)  # (B, H, L_k, d_head)
-        v = split_heads(self.w_v(value), self.num_heads)  # (B, H, L_k, d_head)
         dropout_p = self.dropout if self.training else 0.0
         if self.fast:
             heads, weights = _fused_attention(q, k, v, mask, dropout_p), None
         else:
             heads, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p)
         return self.w_o(merge_heads(heads)), weights
+
+    def _keys_values(self, key: Tensor, value: Tensor, cache: AttentionCache | None) -> tuple[Tensor, Tensor]:
+        """Project ``key`` and ``value`` into heads, going through ``cache`` when there is one."""
+        if cache is not None and cache.static and cache.k is not None:
+            return cache.k, cache.v  # the memory is the same at every step: projected once
+        k = split_heads(self.w_k(key), self.num_heads)  # (B, H, L_new, d_head)
+        v = split_heads(self.w_v(value), self.num_heads)
+        if cache is None:
+            return k, v
+        if cache.k is not None:  # a self-attention cache: the earlier positions come first
+            if cache.k.shape[0] != k.shape[0]:
+                raise ValueError(f"cache holds keys of shape {tuple(cache.k.shape)} but the input has batch "
+                                 f"size {k.shape[0]}; expected the same B (reorder the cache with the batch)")
+            k, v = torch.cat([cache.k, k], dim=2), torch.cat([cache.v, v], dim=2)  # (B, H, L_k, d_head)
+        cache.k, cache.v = k, v
+        return k, v
 
     def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
         for name, x, length in (("query", query, "L_q"), ("key", key, "L_k"), ("value", value, "L_k")):
@@ -279,6 +305,45 @@ class MultiHeadAttention(nn.Module):
                 new.w_o.bias.copy_(module.out_proj.bias)
         new.train(module.training)
         return new
+
+
+@dataclass
+class AttentionCache:
+    """The keys and values one attention sub-layer keeps between decoding steps (KV cache, 键值缓存).
+
+    When a decoder writes one token at a time, the keys and values of the positions it has
+    already written never change (a position only attends to itself and earlier ones), so
+    recomputing them at every step wastes ``O(t)`` work per step. The cache keeps them, and
+    each step projects only the newest position.
+
+    Parameters
+    ----------
+    k, v : Tensor, shape (B, H, L_k, d_head), optional
+        The cached keys and values; None until the first call of
+        :meth:`MultiHeadAttention.forward` fills them.
+    static : bool, default False
+        False for self-attention: each call appends the keys and values of its new
+        positions. True for cross-attention: ``key``/``value`` (the encoder's memory) are
+        projected on the first call and reused unchanged afterwards.
+    """
+
+    k: Tensor | None = None
+    v: Tensor | None = None
+    static: bool = False
+
+    @property
+    def length(self) -> int:
+        """Number of cached key positions ``L_k`` (0 when empty)."""
+        return 0 if self.k is None else self.k.shape[2]
+
+    def reorder(self, index: Tensor) -> None:
+        """Keep batch rows ``index`` (long, shape (B',)), in that order; rows may repeat.
+
+        Beam search calls this when it re-ranks its hypotheses: new row ``i`` continues old
+        row ``index[i]``, so it must see that row's keys and values.
+        """
+        if self.k is not None:
+            self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
 
 
 def _fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float) -> Tensor:

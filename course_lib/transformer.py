@@ -39,7 +39,7 @@ six times smaller).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -47,7 +47,7 @@ from torch import Tensor, nn
 
 from course_lib.embedding import build_embeddings, parameter_count
 from course_lib.ffn import PositionwiseFFN
-from course_lib.multihead import MultiHeadAttention, _check_num_heads
+from course_lib.multihead import AttentionCache, MultiHeadAttention, _check_num_heads
 from course_lib.norm import LayerNorm, Residual
 from course_lib.positional import PositionalEncoding
 
@@ -60,6 +60,8 @@ __all__ = [
     "Encoder",
     "Decoder",
     "Transformer",
+    "LayerCache",
+    "KVCache",
     "parameter_breakdown",
 ]
 
@@ -181,12 +183,14 @@ class SelfAttention(MultiHeadAttention):
     constructor and parameters (``w_q, w_k, w_v, w_o``) as :class:`MultiHeadAttention`.
     """
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, mask: Tensor | None = None, *,
+                cache: AttentionCache | None = None) -> tuple[Tensor, Tensor | None]:
         """Attend from every position of ``x`` (B, L, d_model) to every position of ``x``.
 
         Returns ``(out (B, L, d_model), weights (B, H, L, L) or None on the fast path)``.
+        With a ``cache`` (chapter 11) the keys are the cached positions followed by ``x``'s.
         """
-        return super().forward(x, x, x, mask)
+        return super().forward(x, x, x, mask, cache=cache)
 
 
 class CrossAttention(MultiHeadAttention):
@@ -198,13 +202,15 @@ class CrossAttention(MultiHeadAttention):
     left it (already through the encoder's final norm).
     """
 
-    def forward(self, x: Tensor, memory: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, memory: Tensor, mask: Tensor | None = None, *,
+                cache: AttentionCache | None = None) -> tuple[Tensor, Tensor | None]:
         """Attend from each decoder position of ``x`` (B, T, d) to the encoder output ``memory`` (B, S, d).
 
         ``mask`` broadcasts to (B, T, S), usually the source padding mask (B, 1, S).
         Returns ``(out (B, T, d_model), weights (B, H, T, S) or None on the fast path)``.
+        With a static ``cache`` (chapter 11) the memory's keys and values are projected once.
         """
-        return super().forward(x, memory, memory, mask)
+        return super().forward(x, memory, memory, mask, cache=cache)
 
 
 # --------------------------------------------------------------------------- layers
@@ -393,7 +399,7 @@ class DecoderLayer(nn.Module):
         _xavier_(self)
 
     def forward(self, x: Tensor, memory: Tensor, self_mask: Tensor | None = None,
-                cross_mask: Tensor | None = None) -> Tensor:
+                cross_mask: Tensor | None = None, *, cache: LayerCache | None = None) -> Tensor:
         """Run the layer on the target stream ``x``, reading the encoder output ``memory``.
 
         Parameters
@@ -406,14 +412,19 @@ class DecoderLayer(nn.Module):
             position ``i`` sees the token it is trained to predict.
         cross_mask : Tensor of bool, broadcastable to (B, T, S), optional
             The source padding mask ``(B, 1, S)``.
+        cache : LayerCache, optional
+            Incremental decoding (chapter 11): ``x`` holds only the new positions, which
+            attend to the cached earlier ones too; ``self_mask`` must then be None or cover
+            ``(T, cached + T)`` keys. See :class:`KVCache`.
 
         Returns
         -------
         Tensor, shape (B, T, d_model)
         """
-        x, weights = self.self_attn(x, self_mask)
+        self_cache, cross_cache = (None, None) if cache is None else (cache.self_attn, cache.cross_attn)
+        x, weights = self.self_attn(x, self_mask, cache=self_cache)
         self.self_attn_weights = None if weights is None else weights.detach()
-        x, weights = self.cross_attn(x, memory, cross_mask)
+        x, weights = self.cross_attn(x, memory, cross_mask, cache=cross_cache)
         self.cross_attn_weights = None if weights is None else weights.detach()
         return self.ffn(x)
 
@@ -517,15 +528,81 @@ class Decoder(nn.Module):
         self.norm = LayerNorm(config.d_model) if config.norm_first else None
 
     def forward(self, x: Tensor, memory: Tensor, self_mask: Tensor | None = None,
-                cross_mask: Tensor | None = None) -> Tensor:
+                cross_mask: Tensor | None = None, *, cache: KVCache | None = None) -> Tensor:
         """Decode ``x`` (B, T, d_model) against ``memory`` (B, S, d_model); returns (B, T, d_model).
 
         ``self_mask`` broadcasts to (B, T, T) (causal, and target padding); ``cross_mask``
-        to (B, T, S) (source padding); every layer gets the same two masks.
+        to (B, T, S) (source padding); every layer gets the same two masks. With a
+        :class:`KVCache`, layer ``i`` reads and extends ``cache.layers[i]``.
+        """
+        if cache is not None and len(cache.layers) != len(self.layers):
+            raise ValueError(f"cache has {len(cache.layers)} layers; expected one per decoder layer "
+                             f"({len(self.layers)})")
+        for i, layer in enumerate(self.layers):
+            x = layer(x, memory, self_mask, cross_mask, cache=None if cache is None else cache.layers[i])
+        return x if self.norm is None else self.norm(x)
+
+
+# --------------------------------------------------------------------------- the key/value cache
+
+
+@dataclass
+class LayerCache:
+    """What one :class:`DecoderLayer` keeps between decoding steps.
+
+    Attributes
+    ----------
+    self_attn : AttentionCache
+        Keys and values of every target position decoded so far, ``(B, H, t, d_head)``;
+        grows by the new positions at every call.
+    cross_attn : AttentionCache
+        Keys and values of the encoder's memory, ``(B, H, S, d_head)``; ``static``:
+        computed at the first call and reused.
+    """
+
+    self_attn: AttentionCache = field(default_factory=AttentionCache)
+    cross_attn: AttentionCache = field(default_factory=lambda: AttentionCache(static=True))
+
+
+class KVCache:
+    """Keys and values kept between the steps of incremental decoding (键值缓存), one entry per decoder layer.
+
+    Pass one to :meth:`Transformer.decode` and feed only the *new* target tokens: the
+    decoder computes their keys and values, attends over the cached ones plus theirs, and
+    appends them to the cache; the positional encoding starts at :attr:`length`. Decoding
+    one token per call needs no causal mask: the single query is the newest position, and
+    every cached key is at or before it, so the causal row would allow all of them. The
+    logits equal those of a full recomputation over the whole prefix (tests prove it), at
+    ``O(t)`` instead of ``O(t²)`` work for step ``t``.
+
+    Parameters
+    ----------
+    num_layers : int
+        The decoder's ``N``.
+
+    Attributes
+    ----------
+    layers : list of LayerCache
+    """
+
+    def __init__(self, num_layers: int):
+        _check_positive_int("num_layers", num_layers)
+        self.layers = [LayerCache() for _ in range(num_layers)]
+
+    @property
+    def length(self) -> int:
+        """Target positions decoded so far: the position of the next token fed."""
+        return self.layers[0].self_attn.length
+
+    def reorder(self, index: Tensor) -> None:
+        """Keep batch rows ``index`` (long, shape (B',)) of every cached tensor, in that order.
+
+        Beam search calls this after re-ranking: new hypothesis ``i`` extends old row
+        ``index[i]`` and must carry that row's keys and values (self and cross).
         """
         for layer in self.layers:
-            x = layer(x, memory, self_mask, cross_mask)
-        return x if self.norm is None else self.norm(x)
+            layer.self_attn.reorder(index)
+            layer.cross_attn.reorder(index)
 
 
 # --------------------------------------------------------------------------- the model
@@ -598,7 +675,7 @@ class Transformer(nn.Module):
         return self.encoder(self.positional(self.src_embed(src)), src_mask)
 
     def decode(self, tgt_in: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
-               memory_mask: Tensor | None = None) -> Tensor:
+               memory_mask: Tensor | None = None, *, cache: KVCache | None = None) -> Tensor:
         """Run the decoder and the output projection on target ids, given the memory.
 
         Parameters
@@ -612,13 +689,19 @@ class Transformer(nn.Module):
             future (nothing adds it for you, as in ``nn.Transformer``).
         memory_mask : Tensor of bool, broadcastable to (B, T, S), optional
             The source padding mask (B, 1, S).
+        cache : KVCache, optional
+            Incremental decoding (chapter 11): ``tgt_in`` holds only the tokens after the
+            ``cache.length`` already decoded (usually one, then ``tgt_mask`` can be None),
+            and they are placed at positions ``cache.length, cache.length + 1, ...``.
 
         Returns
         -------
         logits : Tensor, shape (B, T, vocab_size)
         """
         self._check_ids("tgt_in", tgt_in, "T")
-        h = self.decoder(self.positional(self.tgt_embed(tgt_in)), memory, tgt_mask, memory_mask)
+        offset = 0 if cache is None else cache.length  # position of tgt_in[:, 0]
+        x = self.positional(self.tgt_embed(tgt_in), offset=offset)
+        h = self.decoder(x, memory, tgt_mask, memory_mask, cache=cache)
         return self.generator(h)
 
     def forward(self, src: Tensor, tgt_in: Tensor, src_mask: Tensor | None = None,

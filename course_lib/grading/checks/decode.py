@@ -1,4 +1,4 @@
-"""Checks for the decoding exercises: greedy_decode (chapter 10).
+"""Checks for the decoding exercises: greedy_decode (chapter 10) and beam_step (chapter 11).
 
 Two kinds of model are used. A *scripted* model, whose row ``b`` writes ``<eos>`` at a
 step chosen by the grader, tests the bookkeeping: stop when every row has finished, pad
@@ -7,6 +7,12 @@ random :class:`~course_lib.transformer.Transformer` tests the step itself agains
 reference; the known wrong steps (the logits of the first position instead of the last,
 the decoder run without its causal mask, the source padding ignored) are computed and
 named as ``mistakes``.
+
+``beam_step`` is a pure function of tensors: the grader compares ``(beam, token, score)``
+with its own implementation, and re-runs that implementation with one switch flipped to
+name the known mistakes (best tokens taken per beam instead of across beams, scores not
+accumulated, finished beams extended, the length penalty left out or applied to the wrong
+length).
 """
 
 from __future__ import annotations
@@ -157,3 +163,122 @@ def _(candidate, g):
         g.assert_close(got, expected, what="ids", hint="without src_mask, hide the positions where src == "
                        "model.config.pad_id", mistakes={"the padding is not masked when src_mask is None":
                                                         _variant(model, src, 8, None)})
+
+
+# --------------------------------------------------------------------------- beam_step (chapter 11)
+
+
+def _beam_step_variant(log_probs: Tensor, scores: Tensor, finished: Tensor, lengths: Tensor, beam_size: int,
+                       pad_id: int, alpha: float = 0.0, *, per_beam: bool = False, accumulate: bool = True,
+                       extend_finished: bool = False, pad_costs: bool = False, penalty: bool = True,
+                       old_length: bool = False, finished_grows: bool = False, multiply: bool = False,
+                       split_by_k: bool = False, normalised_score: bool = False) -> Tensor:
+    """The grader's own beam step, with switches for the mistakes; returns (B, K', 3): beam, token, score."""
+    B, K, V = log_probs.shape
+    base = scores[..., None] if accumulate else torch.zeros_like(scores)[..., None]
+    total = base + log_probs  # (B, K, V)
+    if not extend_finished:
+        keep = torch.full_like(total, float("-inf"))
+        keep[..., pad_id] = base[..., 0] + (log_probs[..., pad_id] if pad_costs else 0.0)
+        total = torch.where(finished[..., None], keep, total)
+    grows = torch.ones_like(lengths) if finished_grows else (~finished).long()
+    length = (lengths if old_length else lengths + grows).double()[..., None]  # (B, K, 1)
+    lp = ((5 + length) / 6) ** alpha if penalty else torch.ones_like(length)
+    rank = total * lp if multiply else total / lp
+    k = min(beam_size, K * V)
+    if per_beam:  # each beam's own best tokens, then the best of those
+        per = max(1, k // K)
+        top = rank.topk(per, dim=-1).indices + torch.arange(K)[None, :, None] * V  # (B, K, per)
+        flat = top.flatten(1)
+        order = rank.flatten(1).gather(1, flat).argsort(dim=1, descending=True)
+        best = flat.gather(1, order)[:, :k]
+    else:
+        best = rank.flatten(1).topk(k, dim=1).indices  # (B, K')
+    beam, token = (best % K, best // K) if split_by_k else (best // V, best % V)
+    score = (rank if normalised_score else total).flatten(1).gather(1, best)
+    return torch.stack([beam.double(), token.double(), score.double()], dim=-1)
+
+
+def _as_step(got) -> Tensor:
+    if not isinstance(got, (tuple, list)) or len(got) != 3:
+        raise CaseFailed(f"beam_step should return three tensors (beam, token, score); got {type(got).__name__}")
+    for name, x in zip(("beam", "token", "score"), got):
+        if not isinstance(x, Tensor):
+            raise CaseFailed(f"{name} should be a torch.Tensor; got {type(x).__name__}")
+    beam, token, score = got
+    if not beam.shape == token.shape == score.shape:
+        raise CaseFailed(f"beam, token and score have shapes {tuple(beam.shape)}, {tuple(token.shape)}, "
+                         f"{tuple(score.shape)}; expected the same (B, K') for all three")
+    return torch.stack([beam.double(), token.double(), score.double()], dim=-1)  # (B, K', 3)
+
+
+_HINT = ("score every (beam, token) pair as the beam's score plus the token's log-probability, let a finished "
+         "beam continue only with pad_id at no cost, rank all K·V candidates of a source together by score / "
+         "((5 + length) / 6) ** length_penalty, keep the best min(beam_size, K·V), best first, and return "
+         "(candidate index // V, candidate index % V, raw score)")
+
+
+@exercise("decode.beam_step", name="beam_step", chapter="11")
+def _(candidate, g):
+    """beam_step(log_probs, scores, finished, lengths, beam_size, *, pad_id, length_penalty=0.0)
+    -> (beam, token, score), each (B, K'), best first."""
+    def run(log_probs, scores, finished, lengths, beam_size, pad_id, alpha):
+        args = (log_probs.clone(), scores.clone(), finished.clone(), lengths.clone(), beam_size)
+        got = _as_step(candidate(*args, pad_id=pad_id, length_penalty=alpha))
+        g.expect(torch.equal(args[0], log_probs) and torch.equal(args[1], scores),
+                 "log_probs or scores was modified in place; compute new tensors instead")
+        return got
+
+    def inputs(B, K, V, *, p_finished=0.0):
+        log_probs = g.randn(B, K, V).log_softmax(-1)
+        scores = -g.randn(B, K).abs() * 3  # log-probabilities so far: negative
+        finished = g.rand_mask(B, K, p=p_finished)
+        lengths = g.randint(2, 6, B, K)
+        return log_probs, scores, finished, lengths
+
+    with g.case("open beams, no length penalty: the best candidates across all beams", points=2):
+        args = inputs(3, 4, 7)
+        expected = _beam_step_variant(*args, 4, 0)
+        got = run(*args, 4, 0, 0.0)
+        g.assert_close(got, expected, what="(beam, token, score)", hint=_HINT, mistakes={
+            "the best tokens are taken per beam; rank the K·V candidates of a source together":
+                _beam_step_variant(*args, 4, 0, per_beam=True),
+            "the scores are not accumulated; add each beam's score to its tokens' log-probabilities":
+                _beam_step_variant(*args, 4, 0, accumulate=False),
+            "the flat candidate index is split with K; candidate i is beam i // V, token i % V":
+                _beam_step_variant(*args, 4, 0, split_by_k=True),
+        })
+    with g.case("the first step: one beam, and fewer candidates than beam_size"):
+        args = inputs(2, 1, 6)
+        g.assert_close(run(*args, 3, 0, 0.0), _beam_step_variant(*args, 3, 0), what="(beam, token, score)",
+                       hint=_HINT)
+        args = inputs(2, 1, 3)
+        g.assert_close(run(*args, 5, 0, 0.0), _beam_step_variant(*args, 5, 0), what="(beam, token, score)",
+                       hint="one beam over V = 3 tokens has only 3 candidates: keep min(beam_size, K·V)")
+    with g.case("finished beams continue with padding only, at no cost", points=2):
+        args = inputs(3, 4, 6, p_finished=0.5)
+        args[2][0, 0], args[2][1, 1] = True, False  # at least one finished and one open beam
+        pad = int(g.randint(0, 6, 1))
+        g.assert_close(run(*args, 4, pad, 0.0), _beam_step_variant(*args, 4, pad), what="(beam, token, score)",
+                       hint=_HINT, mistakes={
+                           "finished beams are extended like open ones; a finished beam's only candidate is "
+                           "itself followed by pad_id": _beam_step_variant(*args, 4, pad, extend_finished=True),
+                           "a finished beam pays the log-probability of its padding token; padding costs nothing":
+                               _beam_step_variant(*args, 4, pad, pad_costs=True),
+                       })
+    with g.case("length penalty: finished and open beams of different lengths", points=2):
+        args = inputs(4, 4, 5, p_finished=0.5)
+        alpha = 1.5
+        expected = _beam_step_variant(*args, 4, 0, alpha)
+        g.assert_close(run(*args, 4, 0, alpha), expected, what="(beam, token, score)", hint=_HINT, mistakes={
+            "the candidates are ranked by raw score; divide by the GNMT length penalty":
+                _beam_step_variant(*args, 4, 0, alpha, penalty=False),
+            "the penalty uses the beam's length before the new token; an open beam's candidate is one longer":
+                _beam_step_variant(*args, 4, 0, alpha, old_length=True),
+            "finished beams grow by one every step; a finished beam keeps its length":
+                _beam_step_variant(*args, 4, 0, alpha, finished_grows=True),
+            "the score is multiplied by the length penalty; divide (a negative log-probability over a "
+            "larger penalty is closer to zero)": _beam_step_variant(*args, 4, 0, alpha, multiply=True),
+            "the returned score is the penalised one; return the raw cumulative log-probability (the "
+            "penalty is only for ranking)": _beam_step_variant(*args, 4, 0, alpha, normalised_score=True),
+        })

@@ -1,0 +1,159 @@
+"""Time incremental decoding with a key/value cache against full recomputation, on CPU.
+
+Without a cache, step ``t`` of autoregressive decoding reruns the decoder over all ``t``
+tokens written so far, so writing ``N`` tokens processes about ``N² / 2`` positions; with
+:class:`course_lib.transformer.KVCache` each step feeds only the newest token and reads the
+earlier keys and values from the cache, about ``N`` positions in all (attention still reads
+``t`` cached keys per step). This script measures the difference for greedy decoding and
+for beam search (beam 4) with a small random Transformer, generating ``N`` tokens for
+``N`` in {32, 64, 128}: the median wall time of a whole decode with and without the cache
+and the speed-up *recompute / cache*. The two runs alternate repeat by repeat, so that a
+change in machine load hits both alike, and their outputs are checked to agree first.
+
+``<eos>`` is given an id the model can never write, so every run writes exactly ``N`` tokens.
+
+Usage::
+
+    python benchmarks/decode.py              # the full table (several minutes on 2 cores)
+    python benchmarks/decode.py --quick      # a smoke run of a few seconds
+    python benchmarks/decode.py --out decode.md   # also write a markdown table
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from attention import header_lines, spread, time_pair  # noqa: E402  (a sibling script, not a package)
+
+from course_lib.decode import beam_search, greedy_decode  # noqa: E402
+from course_lib.transformer import Transformer, TransformerConfig  # noqa: E402
+
+BOS = 1
+
+
+@dataclass(frozen=True)
+class Case:
+    """Decode ``N`` tokens for ``B`` sources of length ``S``; ``beam`` 1 means greedy."""
+
+    B: int
+    N: int
+    beam: int = 1
+    S: int = 32
+
+    @property
+    def label(self) -> str:
+        how = "greedy" if self.beam == 1 else f"beam {self.beam}"
+        return f"{how} B={self.B} N={self.N}"
+
+
+FULL_CONFIG = dict(vocab_size=1000, d_model=128, num_heads=4, d_ff=512, num_layers=3, max_len=256)
+QUICK_CONFIG = dict(vocab_size=50, d_model=32, num_heads=2, d_ff=64, num_layers=2, max_len=64)
+FULL = [Case(B, N) for B in (8, 32) for N in (32, 64, 128)] + [Case(8, N, beam=4) for N in (32, 64, 128)]
+QUICK = [Case(2, 8, S=6), Case(2, 16, S=6), Case(2, 8, beam=2, S=6)]
+
+
+def make_model(config: dict, seed: int = 0) -> Transformer:
+    torch.manual_seed(seed)
+    return Transformer(TransformerConfig(dropout=0.0, tie_embeddings=False, **config)).eval()
+
+
+def make_run(model: Transformer, case: Case, *, use_cache: bool, seed: int = 1):
+    """A closure decoding the case's batch once, with or without the cache."""
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(3, model.config.vocab_size, (case.B, case.S), generator=g)
+    never = model.config.vocab_size  # an <eos> id no softmax can pick: every row writes N tokens
+
+    def run() -> torch.Tensor:
+        if case.beam == 1:
+            return greedy_decode(model, src, case.N, bos_id=BOS, eos_id=never, use_cache=use_cache)
+        return beam_search(model, src, case.beam, case.N, bos_id=BOS, eos_id=never, use_cache=use_cache)
+
+    return run
+
+
+def run_cases(model: Transformer, cases: Sequence[Case], *, warmup: int, repeats: int,
+              report=lambda row: None) -> list[dict]:
+    """Time every case; ``report(row)`` is called as each one finishes (the full run takes minutes)."""
+    rows = []
+    for case in cases:
+        steps = [make_run(model, case, use_cache=True), make_run(model, case, use_cache=False)]
+        cached, recomputed = steps[0](), steps[1]()
+        if cached.shape != (case.B, case.N):
+            raise RuntimeError(f"{case.label}: wrote {tuple(cached.shape)} tokens; expected {(case.B, case.N)}")
+        # Float32 rounding could in principle flip a near-tie; report rather than hide it.
+        agree = float((cached == recomputed).double().mean())
+        t_cache, t_full = time_pair(steps, warmup=warmup, repeats=repeats)
+        m_cache, m_full = statistics.median(t_cache), statistics.median(t_full)
+        rows.append(dict(case=case, cache=m_cache, recompute=m_full, speedup=m_full / m_cache, agree=agree,
+                         cache_spread=spread(t_cache), recompute_spread=spread(t_full)))
+        report(rows[-1])
+    return rows
+
+
+def markdown(rows: list[dict], header: list[str], config: dict, repeats: int, warmup: int) -> str:
+    lines = [f"- {h}" for h in header]
+    lines.append(f"- model: {config}, float32, eval; sources of length S, N tokens written per row")
+    lines.append(f"- whole decode, median of {repeats} repeats after {warmup} warm-up; ± is half the IQR")
+    lines += ["", "| decoder | B | N | KV cache (ms) | recompute (ms) | speed-up | same ids |",
+              "|:---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        c = r["case"]
+        lines.append(
+            f"| {'greedy' if c.beam == 1 else f'beam {c.beam}'} | {c.B} | {c.N} "
+            f"| {r['cache'] * 1e3:.1f} ± {r['cache_spread'] * 1e3:.1f} "
+            f"| {r['recompute'] * 1e3:.1f} ± {r['recompute_spread'] * 1e3:.1f} "
+            f"| {r['speedup']:.2f} | {r['agree']:.0%} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny model and sizes, few repeats: a smoke run")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per case (default 5, quick 2)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed runs per case (default 1, quick 1)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table as markdown here")
+    args = parser.parse_args(argv)
+
+    repeats = args.repeats or (2 if args.quick else 5)
+    warmup = args.warmup if args.warmup is not None else 1
+    config = QUICK_CONFIG if args.quick else FULL_CONFIG
+    threads_before = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        header = header_lines()
+        print("Decoding N tokens: KV cache vs full recomputation of the prefix at every step")
+        for h in header:
+            print("  " + h)
+        print(f"  model {config}; median of {repeats} repeats after {warmup} warm-up\n")
+        cases = QUICK if args.quick else FULL
+        width = max(len(c.label) for c in cases)
+        print(f"{'case':<{width}}  {'KV cache ms':>16}  {'recompute ms':>16}  {'speed-up':>8}  same ids")
+
+        def report(r: dict) -> None:
+            cache = f"{r['cache'] * 1e3:.1f} ± {r['cache_spread'] * 1e3:.1f}"
+            full = f"{r['recompute'] * 1e3:.1f} ± {r['recompute_spread'] * 1e3:.1f}"
+            print(f"{r['case'].label:<{width}}  {cache:>16}  {full:>16}  {r['speedup']:>8.2f}  {r['agree']:.0%}",
+                  flush=True)
+
+        rows = run_cases(make_model(config), cases, warmup=warmup, repeats=repeats, report=report)
+        if args.out is not None:
+            args.out.write_text(markdown(rows, header, config, repeats, warmup))
+            print(f"\nwrote {args.out}")
+        return rows
+    finally:
+        torch.set_num_threads(threads_before)  # main() may be called from a test process
+
+
+if __name__ == "__main__":
+    main()
