@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["layer_norm", "LayerNorm", "Residual"]
@@ -85,6 +86,11 @@ class LayerNorm(nn.Module):
     d_model : int
         Size of the last axis, the one normalised over.
     eps : float, default 1e-5
+    fast : bool, default False
+        Compute with :func:`torch.nn.functional.layer_norm` (one fused kernel, and kept in
+        float32 under autocast) instead of :func:`layer_norm` written in tensor operations.
+        Same numbers; tests check that the two agree. Can be switched later by setting the
+        attribute ``fast``.
 
     Attributes
     ----------
@@ -96,11 +102,11 @@ class LayerNorm(nn.Module):
     The names match torch's, so ``our_ln.load_state_dict(torch_ln.state_dict())`` works.
     """
 
-    def __init__(self, d_model: int, eps: float = 1e-5):
+    def __init__(self, d_model: int, eps: float = 1e-5, *, fast: bool = False):
         super().__init__()
         if isinstance(d_model, bool) or not isinstance(d_model, int) or d_model < 1:
             raise ValueError(f"d_model={d_model!r}; expected a positive int")
-        self.d_model, self.eps = d_model, eps
+        self.d_model, self.eps, self.fast = d_model, eps, fast
         self.weight = nn.Parameter(torch.ones(d_model))
         self.bias = nn.Parameter(torch.zeros(d_model))
 
@@ -109,10 +115,12 @@ class LayerNorm(nn.Module):
         if not isinstance(x, Tensor) or x.dim() == 0 or x.shape[-1] != self.d_model:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"x has shape {got}; expected (..., d_model={self.d_model})")
+        if self.fast:
+            return F.layer_norm(x, (self.d_model,), self.weight, self.bias, self.eps)
         return layer_norm(x, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.d_model}, eps={self.eps}"
+        return f"{self.d_model}, eps={self.eps}" + (", fast=True" if self.fast else "")
 
 
 class Residual(nn.Module):
@@ -140,6 +148,8 @@ class Residual(nn.Module):
         Dropout on the sub-layer's output before it is added to ``x`` (section 5.4).
     eps : float, default 1e-5
         The LayerNorm's epsilon.
+    fast : bool, default False
+        Give the LayerNorm its fused kernel (see :class:`LayerNorm`).
 
     Attributes
     ----------
@@ -153,6 +163,8 @@ class Residual(nn.Module):
         norm_first: bool,
         dropout: float = 0.0,
         eps: float = 1e-5,
+        *,
+        fast: bool = False,
     ):
         super().__init__()
         if not callable(sublayer):
@@ -163,7 +175,7 @@ class Residual(nn.Module):
             raise ValueError(f"dropout={dropout}; expected 0 <= dropout < 1")
         self.norm_first = norm_first
         self.sublayer = sublayer
-        self.norm = LayerNorm(d_model, eps)
+        self.norm = LayerNorm(d_model, eps, fast=fast)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, *args, **kwargs) -> Tensor | tuple:

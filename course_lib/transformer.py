@@ -123,7 +123,8 @@ class TransformerConfig:
         The FFN's non-linearity; the paper's ReLU.
     fast : bool, default False
         Use the fused :func:`torch.nn.functional.scaled_dot_product_attention` in every
-        attention sub-layer. Same results, faster, but no attention weights are kept.
+        attention sub-layer and :func:`torch.nn.functional.layer_norm` in every LayerNorm.
+        Same results, faster, but no attention weights are kept.
     pad_id : int, default 0
         Id of the padding token (:attr:`course_lib.data.Vocab.PAD`), used by
         :func:`course_lib.decode.greedy_decode` to fill positions after ``<eos>`` and to
@@ -264,7 +265,7 @@ class EncoderLayer(nn.Module):
         Pre-LN if True, post-LN (the paper) if False.
     activation : {"relu", "gelu"}, default "relu"
     fast : bool, default False
-        Fused attention kernel; then no attention weights are kept.
+        Fused attention and LayerNorm kernels; then no attention weights are kept.
     eps : float, default 1e-5
         LayerNorm epsilon.
 
@@ -288,9 +289,9 @@ class EncoderLayer(nn.Module):
         super().__init__()
         _check_dropout(dropout)
         self.self_attn = Residual(d_model, SelfAttention(d_model, num_heads, dropout, fast=fast),
-                                  norm_first, dropout, eps)
+                                  norm_first, dropout, eps, fast=fast)
         self.ffn = Residual(d_model, PositionwiseFFN(d_model, d_ff, dropout, activation),
-                            norm_first, dropout, eps)
+                            norm_first, dropout, eps, fast=fast)
         self.norm_first = norm_first
         self.self_attn_weights: Tensor | None = None
         _xavier_(self)
@@ -388,11 +389,11 @@ class DecoderLayer(nn.Module):
         super().__init__()
         _check_dropout(dropout)
         self.self_attn = Residual(d_model, SelfAttention(d_model, num_heads, dropout, fast=fast),
-                                  norm_first, dropout, eps)
+                                  norm_first, dropout, eps, fast=fast)
         self.cross_attn = Residual(d_model, CrossAttention(d_model, num_heads, dropout, fast=fast),
-                                   norm_first, dropout, eps)
+                                   norm_first, dropout, eps, fast=fast)
         self.ffn = Residual(d_model, PositionwiseFFN(d_model, d_ff, dropout, activation),
-                            norm_first, dropout, eps)
+                            norm_first, dropout, eps, fast=fast)
         self.norm_first = norm_first
         self.self_attn_weights: Tensor | None = None
         self.cross_attn_weights: Tensor | None = None
@@ -499,7 +500,7 @@ class Encoder(nn.Module):
         super().__init__()
         _check_config(config)
         self.layers = nn.ModuleList(EncoderLayer(**_layer_kwargs(config)) for _ in range(config.num_layers))
-        self.norm = LayerNorm(config.d_model) if config.norm_first else None
+        self.norm = LayerNorm(config.d_model, fast=config.fast) if config.norm_first else None
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """Encode ``x`` (B, S, d_model) with source mask ``mask`` (e.g. (B, 1, S)); returns (B, S, d_model)."""
@@ -525,7 +526,7 @@ class Decoder(nn.Module):
         super().__init__()
         _check_config(config)
         self.layers = nn.ModuleList(DecoderLayer(**_layer_kwargs(config)) for _ in range(config.num_layers))
-        self.norm = LayerNorm(config.d_model) if config.norm_first else None
+        self.norm = LayerNorm(config.d_model, fast=config.fast) if config.norm_first else None
 
     def forward(self, x: Tensor, memory: Tensor, self_mask: Tensor | None = None,
                 cross_mask: Tensor | None = None, *, cache: KVCache | None = None) -> Tensor:

@@ -135,6 +135,26 @@ def test_layer_norm_module_loads_torch_state_dict_and_matches():
     assert torch.equal(LayerNorm(D).weight, torch.ones(D)) and torch.equal(LayerNorm(D).bias, torch.zeros(D))
 
 
+def test_fast_layer_norm_matches_the_explicit_one_forward_and_backward(monkeypatch):
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(3, 5, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    slow, fast = LayerNorm(8).double(), LayerNorm(8, fast=True).double()
+    with torch.no_grad():
+        for p in (slow.weight, slow.bias):
+            p.normal_(generator=g)
+    fast.load_state_dict(slow.state_dict())
+    out_slow, out_fast = slow(x), fast(x)
+    torch.testing.assert_close(out_fast, out_slow)
+    grads_slow = torch.autograd.grad(out_slow.square().sum(), (x, slow.weight, slow.bias))
+    grads_fast = torch.autograd.grad(out_fast.square().sum(), (x, fast.weight, fast.bias))
+    for a, b in zip(grads_fast, grads_slow):
+        torch.testing.assert_close(a, b)
+    assert Residual(8, nn.Identity(), norm_first=True, fast=True).norm.fast
+    # The fast path really is the fused kernel, not the tensor-operation version.
+    monkeypatch.setattr("course_lib.norm.layer_norm", lambda *a, **k: pytest.fail("explicit path used"))
+    fast(x)
+
+
 def test_layer_norm_module_rejects_wrong_width():
     with pytest.raises(ValueError, match=r"expected \(\.\.\., d_model=8\)"):
         LayerNorm(D)(torch.randn(2, 7))
