@@ -24,8 +24,14 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 	@echo "setup done: $(VENV) is ready"
 
+# Executed chapters are cached by their code; a change in course_lib re-executes them all.
+BOOK_STAMP := _build/.course_lib_stamp
 book: setup
+	@if [ -f $(BOOK_STAMP) ] && [ -n "$$(find course_lib -name '*.py' -newer $(BOOK_STAMP))" ]; then \
+	    echo "course_lib changed since the last build: re-executing every chapter"; \
+	    rm -rf _build/.jupyter_cache; fi
 	$(BIN)/jupyter-book build . --all --warningiserror --keep-going
+	@touch $(BOOK_STAMP)
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 test: setup
