@@ -154,7 +154,7 @@ def test_apply_overrides_parses_by_field_type():
     assert (got.lr, got.betas, got.target_exact, got.steps, got.device, got.amp) == \
         (1e-3, (0.9, 0.99), 0.5, 1000, "cpu", False)
     assert T.apply_overrides(got, ["target_exact=none"]).target_exact is None
-    assert base.model.d_model == 128 and base.lr != 1e-3  # the original is untouched
+    assert base.model.d_model == 64 and base.lr != 1e-3  # the original is untouched
     with pytest.raises(ValueError, match=r"unknown key.*expected one of"):
         T.apply_overrides(base, ["learning_rate=1"])
     with pytest.raises(ValueError, match="expected int"):
