@@ -822,8 +822,10 @@ def train(config: TrainConfig, *, resume: bool = False, on_step: Callable[[int],
     ``metrics.jsonl`` and writes a checkpoint atomically.
 
     The first Ctrl-C (SIGINT) finishes the current step, saves a checkpoint and raises
-    ``KeyboardInterrupt``; a second one stops at once. On CPU, resuming from any
-    checkpoint reproduces the uninterrupted run's losses exactly. Under ``torchrun``
+    ``KeyboardInterrupt``; a second one stops at once. On CPU, resuming a single-process
+    run from any checkpoint reproduces the uninterrupted run's losses exactly (under
+    ``torchrun`` the checkpoint keeps rank 0's random state, so with dropout a resumed
+    distributed run follows a different but equally valid path). Under ``torchrun``
     (``WORLD_SIZE > 1``) each process trains on its shard of every batch and the
     gradients are averaged by DistributedDataParallel, weighted so that the step equals
     the single-process step on the whole batch.
