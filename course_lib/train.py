@@ -975,7 +975,10 @@ def train(config: TrainConfig, *, resume: bool = False, on_step: Callable[[int],
                 pending.append(stats)
                 if rank == 0 and on_step is not None:
                     on_step(step)
-                if len(pending) >= flush_every or step == config.steps or stop.requested:
+                # Flush at steps every process agrees on (so that all of them see the same stop
+                # flag at the same step), before every evaluation, and at once on Ctrl-C when alone.
+                if (len(pending) >= flush_every or step == config.steps or step % config.eval_every == 0
+                        or (world == 1 and stop.requested)):
                     rows = torch.stack(pending).cpu()  # (steps, 5); the only host sync
                     pending.clear()
                     losses.extend((rows[:, 0] / rows[:, 1]).tolist())
