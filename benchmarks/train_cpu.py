@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
     def fmt(x, unit=""):
         return "not reached" if x is None else f"{x:.0f}{unit}"
     table = [
-        f"| target | step | training time | wall time (with evaluation) | final exact match, uniform | "
-        f"final exact match, zero-heavy | numbers per set |",
+        "| target | step | training time | wall time (with evaluation) | final exact match, uniform | "
+        "final exact match, zero-heavy | numbers per set |",
         "|---:|---:|---:|---:|---:|---:|---:|",
         f"| {args.target:.0%} | {fmt(row['step'])} | {fmt(row['train_s'], ' s')} | {fmt(row['elapsed_s'], ' s')} | "
         f"{final['uniform']:.2%} | {final['zero_heavy']:.2%} | {config.test_size} |",

@@ -112,7 +112,7 @@ def _(candidate, g):
 
 
 def _flops_variants(config, S, T):
-    d, ff, n, V = config.d_model, config.d_ff, config.num_layers, config.vocab_size
+    d, n, V = config.d_model, config.num_layers, config.vocab_size
     forward = model_flops(config, src_len=S, tgt_len=T) // 3
     attention = 4 * n * d * (S * S + T * T + S * T)
     output = 2 * V * d * T
