@@ -24,7 +24,6 @@ import argparse
 import datetime
 import os
 import platform
-import sys
 
 import torch
 
@@ -116,4 +115,3 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

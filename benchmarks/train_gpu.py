@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
-import sys
 import time
 
 import torch
@@ -138,4 +137,3 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)
