@@ -146,3 +146,69 @@ def attention_grid(
     if suptitle:
         fig.suptitle(suptitle)
     return fig
+
+
+def training_curves(
+    metrics: Sequence[dict],
+    *,
+    losses: Sequence[float] | None = None,
+    smooth: int = 20,
+    title: str | None = None,
+) -> plt.Figure:
+    """Plot a training run: the loss, and token accuracy and exact match on each held-out set.
+
+    Parameters
+    ----------
+    metrics : sequence of dict
+        One record per evaluation, as :func:`course_lib.train.train` returns them (or the
+        lines of its ``metrics.jsonl``): ``step``, ``loss`` and, for ``s`` in ``uniform``
+        and ``zero_heavy``, ``s/loss``, ``s/token_accuracy`` and ``s/exact_match``.
+    losses : sequence of float, optional
+        The training loss of every step; drawn faintly, with a running mean over
+        ``smooth`` steps, instead of the per-evaluation averages.
+    smooth : int
+        Window of that running mean.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib Figure
+        Two panels: losses (log scale) on the left, accuracies (0-1) on the right.
+    """
+    if not metrics:
+        raise ValueError("metrics is empty; expected at least one evaluation record")
+    steps = [m["step"] for m in metrics]
+    sets = [s for s in ("uniform", "zero_heavy") if f"{s}/exact_match" in metrics[0]]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
+    if losses is not None and len(losses):
+        x = np.arange(1, len(losses) + 1)
+        ax_loss.plot(x, losses, color="tab:gray", alpha=0.3, lw=0.8)
+        k = max(1, min(smooth, len(losses)))
+        running = np.convolve(np.asarray(losses, dtype=float), np.ones(k) / k, mode="valid")
+        ax_loss.plot(x[k - 1:], running, color="black", label=f"training (label-smoothed, mean of {k} steps)")
+    else:
+        ax_loss.plot(steps, [m["loss"] for m in metrics], "o-", color="black", label="training (label-smoothed)")
+    colours = {"uniform": "tab:blue", "zero_heavy": "tab:orange"}
+    for s in sets:
+        name = s.replace("_", "-")
+        ax_loss.plot(steps, [m[f"{s}/loss"] for m in metrics], "o--", color=colours[s], ms=3,
+                     label=f"held-out {name} (cross-entropy)")
+        ax_acc.plot(steps, [m[f"{s}/token_accuracy"] for m in metrics], "o--", color=colours[s], ms=3,
+                    label=f"{name}: token accuracy")
+        ax_acc.plot(steps, [m[f"{s}/exact_match"] for m in metrics], "o-", color=colours[s], ms=3,
+                    label=f"{name}: exact match (greedy)")
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("loss (nats per token)")
+    ax_loss.legend(fontsize=8)
+    ax_acc.set_ylim(0, 1.02)
+    ax_acc.set_xlabel("step")
+    ax_acc.set_ylabel("fraction correct")
+    ax_acc.axhline(0.99, color="gray", lw=0.8, ls=":")
+    ax_acc.legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+__all__ += ["training_curves"]
