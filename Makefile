@@ -7,13 +7,14 @@ STAMP  := $(VENV)/.installed
 # Heavy notebook cells read COURSE_BUDGET: "full" for the book, "test" under nbval.
 TEST_ENV := COURSE_BUDGET=test MPLBACKEND=Agg PYTHONHASHSEED=0 OMP_NUM_THREADS=1
 
-.PHONY: setup book test exercises bench clean help screenshot
+.PHONY: setup book test exercises train bench clean help screenshot
 help:
 	@echo "make setup      create .venv and install everything (idempotent)"
 	@echo "make book       build the book, executing every chapter -> _build/html/index.html"
 	@echo "make test       pytest (library, grader) + nbval (chapters, solutions)"
 	@echo "make exercises  regenerate exercises/ from solutions/"
-	@echo "make bench      run the benchmarks and print their tables"
+	@echo "make train      train the tiny preset on the CPU (progress bar, checkpoints in runs/tiny)"
+	@echo "make bench      run the CPU benchmarks and print their tables"
 
 setup: $(STAMP)
 
@@ -42,8 +43,16 @@ test: setup
 exercises: setup
 	$(BIN)/python -m course_lib.grading.exercises solutions exercises
 
+train: setup
+	$(BIN)/course-train --preset tiny --out runs/tiny
+
+# CPU benchmarks (several minutes); benchmarks/train_gpu.py needs a CUDA GPU.
 bench: setup
 	$(BIN)/python benchmarks/attention.py
+	$(BIN)/python benchmarks/multihead.py
+	$(BIN)/python benchmarks/transformer.py
+	$(BIN)/python benchmarks/decode.py
+	$(BIN)/python benchmarks/train_cpu.py
 
 clean:
 	rm -rf _build .pytest_cache
