@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.grading import check, get
+from course_lib.grading import check
+
+from grading_helpers import assert_full_marks, assert_mistake_named, assert_stub_scores_zero
 
 
 class _EmbOk(nn.Module):  # written differently from the library, as a learner might
@@ -79,9 +81,7 @@ def _count_with_buffers(*modules):
     [("embedding.Embeddings", _EmbOk), ("embedding.OutputProjection", _ProjOk), ("embedding.parameter_count", _count_ok)],
 )
 def test_correct_versions_score_full_marks(exercise_id, candidate):
-    result = check(exercise_id, candidate, quiet=True)
-    assert result.passed, result.message
-    assert result.points == result.max_points == get(exercise_id).max_points > 0
+    assert_full_marks(exercise_id, candidate)
 
 
 @pytest.mark.parametrize(
@@ -97,10 +97,7 @@ def test_correct_versions_score_full_marks(exercise_id, candidate):
     ],
 )
 def test_known_mistakes_fail_with_a_named_hint(exercise_id, candidate, named):
-    result = check(exercise_id, candidate, quiet=True)
-    assert not result.passed
-    assert result.points < result.max_points
-    assert any(named in message for _, ok, message in result.cases if not ok), result.cases
+    assert_mistake_named(exercise_id, candidate, named)
 
 
 def test_untied_copy_also_fails_the_training_step():
@@ -113,10 +110,4 @@ def test_untied_copy_also_fails_the_training_step():
 @pytest.mark.parametrize("exercise_id", ["embedding.Embeddings", "embedding.OutputProjection",
                                          "embedding.parameter_count"])
 def test_unimplemented_scores_zero_without_crashing(exercise_id):
-    def todo(*args, **kwargs):
-        raise NotImplementedError
-
-    result = check(exercise_id, todo, quiet=True)
-    assert result.points == 0 and not result.passed
-    assert "not implemented" in result.message
-    assert get(exercise_id).chapter == "09"
+    assert_stub_scores_zero(exercise_id, "09")

@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.grading import check, get
+from course_lib.grading import check
+
+from grading_helpers import assert_full_marks, assert_mistake_named, assert_stub_scores_zero
 
 
 def _gelu_ok(x):  # written differently from the library, as a learner might
@@ -50,9 +52,7 @@ def _np_ffn_ok(x, w1, b1, w2, b2, activation="relu"):
     [("ffn.gelu", _gelu_ok), ("ffn.PositionwiseFFN", _FFNOk), ("numpy_ref.positionwise_ffn", _np_ffn_ok)],
 )
 def test_correct_versions_score_full_marks(exercise_id, candidate):
-    result = check(exercise_id, candidate, quiet=True)
-    assert result.passed, result.message
-    assert result.points == result.max_points == get(exercise_id).max_points > 0
+    assert_full_marks(exercise_id, candidate)
 
 
 @pytest.mark.parametrize(
@@ -80,10 +80,7 @@ def test_correct_versions_score_full_marks(exercise_id, candidate):
     ],
 )
 def test_known_mistakes_fail_with_a_named_hint(exercise_id, candidate, named):
-    result = check(exercise_id, candidate, quiet=True)
-    assert not result.passed
-    assert result.points < result.max_points
-    assert named in result.message, result.message
+    assert_mistake_named(exercise_id, candidate, named)
 
 
 def test_wrong_attribute_names_and_missing_validation_are_reported():
@@ -126,10 +123,4 @@ def test_numpy_twin_must_return_numpy():
 
 @pytest.mark.parametrize("exercise_id", ["ffn.gelu", "ffn.PositionwiseFFN", "numpy_ref.positionwise_ffn"])
 def test_unimplemented_scores_zero_without_crashing(exercise_id):
-    def todo(*args, **kwargs):
-        raise NotImplementedError
-
-    result = check(exercise_id, todo, quiet=True)
-    assert result.points == 0 and not result.passed
-    assert "not implemented" in result.message
-    assert get(exercise_id).chapter == "06"
+    assert_stub_scores_zero(exercise_id, "06")

@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from course_lib.grading import check, get
+from course_lib.grading import check
+
+from grading_helpers import assert_full_marks, assert_mistake_named, assert_stub_scores_zero
 
 
 def _causal_ok(L):  # written differently from the library, as a learner might
@@ -51,9 +53,7 @@ def _combine_in_place(*masks):
     [("masks.causal_mask", _causal_ok), ("masks.padding_mask", _padding_ok), ("masks.combine_masks", _combine_ok)],
 )
 def test_correct_versions_score_full_marks(exercise_id, candidate):
-    result = check(exercise_id, candidate, quiet=True)
-    assert result.passed, result.message
-    assert result.points == result.max_points == get(exercise_id).max_points > 0
+    assert_full_marks(exercise_id, candidate)
 
 
 @pytest.mark.parametrize(
@@ -75,10 +75,7 @@ def test_correct_versions_score_full_marks(exercise_id, candidate):
     ],
 )
 def test_known_mistakes_fail_with_a_named_hint(exercise_id, candidate, named):
-    result = check(exercise_id, candidate, quiet=True)
-    assert not result.passed
-    assert result.points < result.max_points
-    assert named in result.message, result.message
+    assert_mistake_named(exercise_id, candidate, named)
 
 
 def test_missing_validation_and_in_place_update_cost_their_own_points():
@@ -92,10 +89,4 @@ def test_missing_validation_and_in_place_update_cost_their_own_points():
 
 @pytest.mark.parametrize("exercise_id", ["masks.causal_mask", "masks.padding_mask", "masks.combine_masks"])
 def test_unimplemented_scores_zero_without_crashing(exercise_id):
-    def todo(*args, **kwargs):
-        raise NotImplementedError
-
-    result = check(exercise_id, todo, quiet=True)
-    assert result.points == 0 and not result.passed
-    assert "not implemented" in result.message
-    assert get(exercise_id).chapter == "05"
+    assert_stub_scores_zero(exercise_id, "05")

@@ -4,7 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.grading import check, get
+from course_lib.grading import check
+
+from grading_helpers import assert_full_marks, assert_mistake_named, assert_stub_scores_zero
 
 
 def _ln_ok(x, gamma, beta, eps=1e-5):  # written differently from the library, as a learner might
@@ -107,9 +109,7 @@ class _UnregisteredNorm(_ResidualOk):
      ("norm.Residual", _ResidualOk)],
 )
 def test_correct_versions_score_full_marks(exercise_id, candidate):
-    result = check(exercise_id, candidate, quiet=True)
-    assert result.passed, result.message
-    assert result.points == result.max_points == get(exercise_id).max_points > 0
+    assert_full_marks(exercise_id, candidate)
 
 
 @pytest.mark.parametrize(
@@ -134,10 +134,7 @@ def test_correct_versions_score_full_marks(exercise_id, candidate):
     ],
 )
 def test_known_mistakes_fail_with_a_named_hint(exercise_id, candidate, named):
-    result = check(exercise_id, candidate, quiet=True)
-    assert not result.passed
-    assert result.points < result.max_points
-    assert named in result.message, result.message
+    assert_mistake_named(exercise_id, candidate, named)
 
 
 def test_a_norm_outside_the_module_tree_is_reported():
@@ -162,10 +159,4 @@ def test_layer_norm_module_parameter_names_are_checked():
 
 @pytest.mark.parametrize("exercise_id", ["norm.layer_norm", "norm.LayerNorm", "norm.Residual"])
 def test_unimplemented_scores_zero_without_crashing(exercise_id):
-    def todo(*args, **kwargs):
-        raise NotImplementedError
-
-    result = check(exercise_id, todo, quiet=True)
-    assert result.points == 0 and not result.passed
-    assert "not implemented" in result.message
-    assert get(exercise_id).chapter == "07"
+    assert_stub_scores_zero(exercise_id, "07")

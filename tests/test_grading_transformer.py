@@ -7,10 +7,12 @@ import torch
 from torch import nn
 
 from course_lib.ffn import PositionwiseFFN
-from course_lib.grading import check, get
+from course_lib.grading import check
 from course_lib.masks import causal_mask
 from course_lib.multihead import MultiHeadAttention
 from course_lib.norm import Residual
+
+from grading_helpers import assert_full_marks, assert_mistake_named
 
 
 # -- learner-style layers: written from course_lib parts, not copied from transformer.py ----------
@@ -197,9 +199,7 @@ def _greedy(*, causal=True, position=-1, stop_on_any=False, pad_after=True, keep
      ("decode.greedy_decode", greedy_ok), ("decode.greedy_decode", _greedy())],
 )
 def test_correct_versions_score_full_marks(exercise_id, candidate):
-    result = check(exercise_id, candidate, quiet=True)
-    assert result.passed, result.message
-    assert result.points == result.max_points == get(exercise_id).max_points > 0
+    assert_full_marks(exercise_id, candidate)
 
 
 @pytest.mark.parametrize(
@@ -229,10 +229,7 @@ def test_correct_versions_score_full_marks(exercise_id, candidate):
     ],
 )
 def test_known_mistakes_fail_with_a_named_hint(exercise_id, candidate, named):
-    result = check(exercise_id, candidate, quiet=True)
-    assert not result.passed
-    assert result.points < result.max_points
-    assert any(named in message for _, ok, message in result.cases if not ok), result.cases
+    assert_mistake_named(exercise_id, candidate, named)
 
 
 def test_the_decoder_mistake_is_named_in_each_norm_first_setting():
