@@ -16,12 +16,8 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import os
-import platform
 import statistics
-import time
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +27,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from course_lib.attention import scaled_dot_product_attention
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # benchmarks/ is a folder of scripts, not a package: find _common
+    sys.path.insert(0, HERE)
+from _common import (check_agree, forward_backward, header_lines, make_parser, ms, num_threads,  # noqa: E402
+                     print_header, repeats_warmup, spread, time_alternating, write_markdown)
 
 
 @dataclass(frozen=True)
@@ -52,27 +54,6 @@ FULL = [Case(8, 8, L, 64, causal) for L in (64, 256, 512) for causal in (False, 
 QUICK = [Case(2, 2, L, 16, causal) for L in (16, 32) for causal in (False, True)]
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def header_lines() -> list[str]:
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return [
-        f"date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"torch {torch.__version__}, python {platform.python_version()}, float32, CPU",
-        f"threads: {torch.get_num_threads()} (torch.get_num_threads), cores: {os.cpu_count()}",
-        f"cpu: {cpu_model()}",
-        f"load average (1, 5, 15 min): {load}",
-    ]
-
-
 def make_step(fn: Callable, case: Case, seed: int = 0) -> Callable[[], Tensor]:
     """Return a closure running one forward + backward pass of ``fn`` on fixed inputs."""
     g = torch.Generator().manual_seed(seed)
@@ -81,15 +62,7 @@ def make_step(fn: Callable, case: Case, seed: int = 0) -> Callable[[], Tensor]:
     grad_out = torch.randn(shape, generator=g)
     # Both functions get the same boolean mask, so both do the same work (no is_causal shortcut).
     mask = torch.ones(case.L, case.L, dtype=torch.bool).tril() if case.causal else None
-
-    def step() -> Tensor:
-        for t in (q, k, v):
-            t.grad = None
-        out = fn(q, k, v, mask)
-        out.backward(grad_out)
-        return out
-
-    return step
+    return forward_backward(lambda: fn(q, k, v, mask), grad_out, q, k, v)
 
 
 def ours(q, k, v, mask):
@@ -102,44 +75,19 @@ def theirs(q, k, v, mask):
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
-def time_pair(steps: Sequence[Callable[[], Tensor]], *, warmup: int, repeats: int) -> list[list[float]]:
-    """Time each step ``repeats`` times after ``warmup`` untimed calls, alternating steps."""
-    for _ in range(warmup):
-        for step in steps:
-            step()
-    times: list[list[float]] = [[] for _ in steps]
-    for _ in range(repeats):
-        for step, bucket in zip(steps, times):
-            start = time.perf_counter()
-            step()
-            bucket.append(time.perf_counter() - start)
-    return times
-
-
-def spread(xs: list[float]) -> float:
-    """Half the interquartile range: a noise estimate that ignores a stray slow repeat."""
-    if len(xs) < 4:
-        return (max(xs) - min(xs)) / 2
-    q1, _, q3 = statistics.quantiles(xs, n=4)
-    return (q3 - q1) / 2
-
-
 def run(cases: Sequence[Case], *, warmup: int, repeats: int) -> list[dict]:
     rows = []
     for case in cases:
         steps = [make_step(ours, case), make_step(theirs, case)]
-        # Timing two functions that disagree would be meaningless: check them once first.
-        a, b = steps[0]().detach(), steps[1]().detach()
-        if not torch.allclose(a, b, atol=1e-4, rtol=1e-4):
-            raise RuntimeError(f"{case.label}: outputs differ by {(a - b).abs().max():.2e}")
-        t_ours, t_torch = time_pair(steps, warmup=warmup, repeats=repeats)
+        check_agree({"ours": steps[0]().detach(), "torch": steps[1]().detach()}, case.label)
+        t_ours, t_torch = time_alternating(steps, warmup=warmup, repeats=repeats)
         m_ours, m_torch = statistics.median(t_ours), statistics.median(t_torch)
         rows.append(dict(case=case, ours=m_ours, torch=m_torch, ratio=m_ours / m_torch,
                          ours_spread=spread(t_ours), torch_spread=spread(t_torch)))
     return rows
 
 
-def markdown(rows: list[dict], header: list[str], repeats: int, warmup: int) -> str:
+def markdown(rows: list[dict], header: list[str], repeats: int, warmup: int) -> list[str]:
     lines = [f"- {h}" for h in header]
     lines.append(f"- forward + backward, median of {repeats} repeats after {warmup} warm-up; "
                  "± is half the interquartile range")
@@ -147,54 +95,34 @@ def markdown(rows: list[dict], header: list[str], repeats: int, warmup: int) -> 
               "|---:|---:|---:|---:|:---|---:|---:|---:|"]
     for r in rows:
         c = r["case"]
-        lines.append(
-            f"| {c.B} | {c.H} | {c.L} | {c.d_k} | {'causal' if c.causal else 'none'} "
-            f"| {r['ours'] * 1e3:.2f} ± {r['ours_spread'] * 1e3:.2f} "
-            f"| {r['torch'] * 1e3:.2f} ± {r['torch_spread'] * 1e3:.2f} | {r['ratio']:.2f} |"
-        )
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {c.B} | {c.H} | {c.L} | {c.d_k} | {'causal' if c.causal else 'none'} "
+                     f"| {ms(r['ours'], r['ours_spread'])} | {ms(r['torch'], r['torch_spread'])} | {r['ratio']:.2f} |")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: a smoke run")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed repeats per case (default 15, quick 3)")
-    parser.add_argument("--warmup", type=int, default=None,
-                        help="untimed calls per case (default 3, quick 1)")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
-    parser.add_argument("--out", type=Path, default=None, help="also write the table as markdown here")
+    parser = make_parser(__doc__, "quick", "repeats", "warmup", "threads", "out",
+                         repeats="timed repeats per case (default 15, quick 3)",
+                         warmup="untimed calls per case (default 3, quick 1)")
     args = parser.parse_args(argv)
-
-    repeats = args.repeats or (3 if args.quick else 15)
-    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
-    threads_before = torch.get_num_threads()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
+    repeats, warmup = repeats_warmup(args, quick=(3, 1), full=(15, 3))
+    with num_threads(args.threads):
         return _report(args.quick, repeats, warmup, args.out)
-    finally:
-        torch.set_num_threads(threads_before)  # main() may be called from a test process
 
 
 def _report(quick: bool, repeats: int, warmup: int, out: Path | None) -> list[dict]:
     header = header_lines()
-    print("Attention forward + backward: course_lib vs torch.nn.functional.scaled_dot_product_attention")
-    for h in header:
-        print("  " + h)
-    print(f"  median of {repeats} repeats after {warmup} warm-up; ± is half the interquartile range\n")
+    print_header("Attention forward + backward: course_lib vs torch.nn.functional.scaled_dot_product_attention",
+                 header, f"median of {repeats} repeats after {warmup} warm-up; ± is half the interquartile range\n")
 
     rows = run(QUICK if quick else FULL, warmup=warmup, repeats=repeats)
 
     width = max(len(r["case"].label) for r in rows)
     print(f"{'case':<{width}}  {'course_lib ms':>16}  {'torch ms':>16}  {'ours/torch':>10}")
     for r in rows:
-        ours_s = f"{r['ours'] * 1e3:.2f} ± {r['ours_spread'] * 1e3:.2f}"
-        torch_s = f"{r['torch'] * 1e3:.2f} ± {r['torch_spread'] * 1e3:.2f}"
+        ours_s, torch_s = ms(r["ours"], r["ours_spread"]), ms(r["torch"], r["torch_spread"])
         print(f"{r['case'].label:<{width}}  {ours_s:>16}  {torch_s:>16}  {r['ratio']:>10.2f}")
-    if out is not None:
-        out.write_text(markdown(rows, header, repeats, warmup))
-        print(f"\nwrote {out}")
+    write_markdown(out, markdown(rows, header, repeats, warmup), announce=True)
     return rows
 
 

@@ -21,7 +21,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from collections.abc import Sequence
@@ -30,11 +29,14 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from attention import header_lines, spread, time_pair  # noqa: E402  (a sibling script, not a package)
+from course_lib.decode import beam_search, greedy_decode
+from course_lib.transformer import Transformer, TransformerConfig
 
-from course_lib.decode import beam_search, greedy_decode  # noqa: E402
-from course_lib.transformer import Transformer, TransformerConfig  # noqa: E402
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # benchmarks/ is a folder of scripts, not a package: find _common
+    sys.path.insert(0, HERE)
+from _common import (header_lines, make_parser, ms, num_threads, print_header, repeats_warmup, spread,  # noqa: E402
+                     time_alternating, write_markdown)
 
 BOS = 1
 
@@ -90,7 +92,7 @@ def run_cases(model: Transformer, cases: Sequence[Case], *, warmup: int, repeats
             raise RuntimeError(f"{case.label}: wrote {tuple(cached.shape)} tokens; expected {(case.B, case.N)}")
         # Float32 rounding could in principle flip a near-tie; report rather than hide it.
         agree = float((cached == recomputed).double().mean())
-        t_cache, t_full = time_pair(steps, warmup=warmup, repeats=repeats)
+        t_cache, t_full = time_alternating(steps, warmup=warmup, repeats=repeats)
         m_cache, m_full = statistics.median(t_cache), statistics.median(t_full)
         rows.append(dict(case=case, cache=m_cache, recompute=m_full, speedup=m_full / m_cache, agree=agree,
                          cache_spread=spread(t_cache), recompute_spread=spread(t_full)))
@@ -98,7 +100,7 @@ def run_cases(model: Transformer, cases: Sequence[Case], *, warmup: int, repeats
     return rows
 
 
-def markdown(rows: list[dict], header: list[str], config: dict, repeats: int, warmup: int) -> str:
+def markdown(rows: list[dict], header: list[str], config: dict, repeats: int, warmup: int) -> list[str]:
     lines = [f"- {h}" for h in header]
     lines.append(f"- model: {config}, float32, eval; sources of length S, N tokens written per row")
     lines.append(f"- whole decode, median of {repeats} repeats after {warmup} warm-up; ± is half the IQR")
@@ -106,53 +108,36 @@ def markdown(rows: list[dict], header: list[str], config: dict, repeats: int, wa
               "|:---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         c = r["case"]
-        lines.append(
-            f"| {'greedy' if c.beam == 1 else f'beam {c.beam}'} | {c.B} | {c.N} "
-            f"| {r['cache'] * 1e3:.1f} ± {r['cache_spread'] * 1e3:.1f} "
-            f"| {r['recompute'] * 1e3:.1f} ± {r['recompute_spread'] * 1e3:.1f} "
-            f"| {r['speedup']:.2f} | {r['agree']:.0%} |"
-        )
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {'greedy' if c.beam == 1 else f'beam {c.beam}'} | {c.B} | {c.N} "
+                     f"| {ms(r['cache'], r['cache_spread'], 1)} | {ms(r['recompute'], r['recompute_spread'], 1)} "
+                     f"| {r['speedup']:.2f} | {r['agree']:.0%} |")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny model and sizes, few repeats: a smoke run")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per case (default 5, quick 2)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed runs per case (default 1, quick 1)")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
-    parser.add_argument("--out", type=Path, default=None, help="also write the table as markdown here")
+    parser = make_parser(__doc__, "quick", "repeats", "warmup", "threads", "out",
+                         quick="tiny model and sizes, few repeats: a smoke run",
+                         repeats="timed repeats per case (default 5, quick 2)",
+                         warmup="untimed runs per case (default 1, quick 1)")
     args = parser.parse_args(argv)
-
-    repeats = args.repeats or (2 if args.quick else 5)
-    warmup = args.warmup if args.warmup is not None else 1
+    repeats, warmup = repeats_warmup(args, quick=(2, 1), full=(5, 1))
     config = QUICK_CONFIG if args.quick else FULL_CONFIG
-    threads_before = torch.get_num_threads()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
+    with num_threads(args.threads):
         header = header_lines()
-        print("Decoding N tokens: KV cache vs full recomputation of the prefix at every step")
-        for h in header:
-            print("  " + h)
-        print(f"  model {config}; median of {repeats} repeats after {warmup} warm-up\n")
+        print_header("Decoding N tokens: KV cache vs full recomputation of the prefix at every step", header,
+                     f"model {config}; median of {repeats} repeats after {warmup} warm-up\n")
         cases = QUICK if args.quick else FULL
         width = max(len(c.label) for c in cases)
         print(f"{'case':<{width}}  {'KV cache ms':>16}  {'recompute ms':>16}  {'speed-up':>8}  same ids")
 
         def report(r: dict) -> None:
-            cache = f"{r['cache'] * 1e3:.1f} ± {r['cache_spread'] * 1e3:.1f}"
-            full = f"{r['recompute'] * 1e3:.1f} ± {r['recompute_spread'] * 1e3:.1f}"
+            cache, full = ms(r["cache"], r["cache_spread"], 1), ms(r["recompute"], r["recompute_spread"], 1)
             print(f"{r['case'].label:<{width}}  {cache:>16}  {full:>16}  {r['speedup']:>8.2f}  {r['agree']:.0%}",
                   flush=True)
 
         rows = run_cases(make_model(config), cases, warmup=warmup, repeats=repeats, report=report)
-        if args.out is not None:
-            args.out.write_text(markdown(rows, header, config, repeats, warmup))
-            print(f"\nwrote {args.out}")
+        write_markdown(args.out, markdown(rows, header, config, repeats, warmup), announce=True)
         return rows
-    finally:
-        torch.set_num_threads(threads_before)  # main() may be called from a test process
 
 
 if __name__ == "__main__":

@@ -22,19 +22,22 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import os
-import platform
-import statistics
-import time
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from course_lib.multihead import MultiHeadAttention
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # benchmarks/ is a folder of scripts, not a package: find _common
+    sys.path.insert(0, HERE)
+from _common import (cpu_model, forward_backward, load_average, make_parser, median_times,  # noqa: E402
+                     repeats_warmup, stamp)
 
 
 @dataclass(frozen=True)
@@ -69,56 +72,30 @@ def make_steps(case: Case, seed: int = 0) -> dict[str, Callable[[], Tensor]]:
     mask = torch.ones(case.L, case.L, dtype=torch.bool).tril() if case.causal else None  # True = attend
     torch_mask = None if mask is None else ~mask  # torch: True = may not attend
 
-    def step(module: nn.Module, forward: Callable[[], Tensor]) -> Callable[[], Tensor]:
-        def run() -> Tensor:
-            x.grad = None
-            module.zero_grad(set_to_none=True)
-            out = forward()
-            out.backward(grad_out)
-            return out
-
-        return run
-
     return {
-        "ours": step(explicit, lambda: explicit(x, x, x, mask=mask)[0]),
-        "ours fast": step(fast, lambda: fast(x, x, x, mask=mask)[0]),
-        "torch": step(reference, lambda: reference(x, x, x, attn_mask=torch_mask, need_weights=True)[0]),
-        "torch fast": step(reference, lambda: reference(x, x, x, attn_mask=torch_mask, need_weights=False)[0]),
+        "ours": forward_backward(lambda: explicit(x, x, x, mask=mask)[0], grad_out, x, module=explicit),
+        "ours fast": forward_backward(lambda: fast(x, x, x, mask=mask)[0], grad_out, x, module=fast),
+        "torch": forward_backward(lambda: reference(x, x, x, attn_mask=torch_mask, need_weights=True)[0],
+                                  grad_out, x, module=reference),
+        "torch fast": forward_backward(lambda: reference(x, x, x, attn_mask=torch_mask, need_weights=False)[0],
+                                       grad_out, x, module=reference),
     }
 
 
 def measure(case: Case, *, warmup: int, repeats: int) -> dict[str, float]:
-    steps = make_steps(case)
-    outputs = {name: step().detach() for name, step in steps.items()}
-    for name, out in outputs.items():  # timing layers that disagree would be meaningless
-        if not torch.allclose(out, outputs["torch"], atol=1e-4, rtol=1e-4):
-            raise RuntimeError(f"{case.label}: {name} differs from torch by {(out - outputs['torch']).abs().max():.2e}")
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    """Median seconds per forward + backward of each contender."""
+    return median_times(make_steps(case), case.label, warmup=warmup, repeats=repeats)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: a smoke test")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per contender")
+    parser = make_parser(__doc__, "quick", "repeats", quick="tiny sizes, few repeats: a smoke test",
+                         repeats="timed repeats per contender")
     args = parser.parse_args(argv)
     cases = QUICK if args.quick else FULL
-    repeats = args.repeats or (3 if args.quick else 10)
-    warmup = 1 if args.quick else 2
+    repeats, warmup = repeats_warmup(args, quick=(3, 1), full=(10, 2))
 
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     print("# MultiHeadAttention vs nn.MultiheadAttention, forward + backward, float32, CPU")
-    print(f"# {datetime.datetime.now().isoformat(timespec='seconds')}; torch {torch.__version__}, "
-          f"python {platform.python_version()}; threads {torch.get_num_threads()}, cores {os.cpu_count()}; "
-          f"load average {load}")
+    print(f"# {stamp()}; threads: {torch.get_num_threads()}, cores {os.cpu_count()}; cpu: {cpu_model()}; load average {load_average()}")
     print(f"# median of {repeats} repeats after {warmup} warm-up, contenders alternating; times in ms")
     print()
     print("| case | ours | ours fast | torch | torch fast | ours / torch | ours fast / torch fast |")

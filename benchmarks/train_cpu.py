@@ -20,43 +20,26 @@ shows both. Record figures from a quiet machine: the header gives the load avera
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import os
-import platform
+import sys
+from pathlib import Path
 
 import torch
 
 from course_lib.train import apply_overrides, evaluate, preset, train
 from course_lib.data import make_splits
 
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # benchmarks/ is a folder of scripts, not a package: find _common
+    sys.path.insert(0, HERE)
+from _common import cpu_model, first_reached, load_average, make_parser, num_threads, stamp, write_markdown  # noqa: E402
+
 SMOKE = ["steps=30", "eval_every=15", "eval_size=20", "test_size=20", "train_size=2000", "d_model=32",
          "d_ff=64", "num_layers=1"]
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, or the platform's description."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def header_lines(title: str) -> list[str]:
-    """The conditions a timing was taken under: date, versions, threads, CPU, load."""
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return [f"# {title}",
-            f"# {datetime.datetime.now().isoformat(timespec='seconds')}; torch {torch.__version__}, "
-            f"python {platform.python_version()}; threads: {torch.get_num_threads()}, cores {os.cpu_count()}",
-            f"# cpu: {cpu_model()}; load average {load}"]
-
-
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--smoke", action="store_true", help="a tiny model for a few steps: checks the script runs")
     parser.add_argument("--target", type=float, default=0.99, help="exact match to reach on both held-out sets")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads(N) for the run")
@@ -65,28 +48,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", help="also write the header and the table as markdown to this file")
     args = parser.parse_args(argv)
 
-    threads = torch.get_num_threads()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
+    with num_threads(args.threads):
         config = apply_overrides(preset("tiny"), (SMOKE if args.smoke else []) + args.overrides
                                  + [f"target_exact={args.target}", "progress=false", "device=cpu"])
-        lines = header_lines("course-train --preset tiny: time to held-out exact match, CPU")
         m = config.model
-        lines.append(f"# model: d_model {m.d_model}, {m.num_heads} heads, d_ff {m.d_ff}, {m.num_layers}+{m.num_layers} "
-                     f"layers, norm_first={m.norm_first}, dropout {m.dropout}; batch {config.batch_size}, peak lr "
-                     f"{config.lr}, warmup {config.warmup_steps}; evaluated every {config.eval_every} steps on "
-                     f"{config.eval_size} numbers per set")
+        lines = ["# course-train --preset tiny: time to held-out exact match, CPU",
+                 f"# {stamp()}; threads: {torch.get_num_threads()}, cores {os.cpu_count()}",
+                 f"# cpu: {cpu_model()}; load average {load_average()}",
+                 f"# model: d_model {m.d_model}, {m.num_heads} heads, d_ff {m.d_ff}, {m.num_layers}+{m.num_layers} "
+                 f"layers, norm_first={m.norm_first}, dropout {m.dropout}; batch {config.batch_size}, peak lr "
+                 f"{config.lr}, warmup {config.warmup_steps}; evaluated every {config.eval_every} steps on "
+                 f"{config.eval_size} numbers per set"]
         print("\n".join(lines), flush=True)
         result = train(config)
-        reached = next((r for r in result.metrics if min(r["uniform/exact_match"],
-                                                        r["zero_heavy/exact_match"]) >= args.target), None)
+        reached = first_reached(result.metrics, args.target)
         # The stopping evaluation used eval_size numbers per set; score the final model on all of them.
         splits = make_splits(train_size=config.train_size, test_size=config.test_size, seed=config.seed)
         final = {name: evaluate(result.model, numbers, direction=config.direction)["exact_match"]
                  for name, numbers in (("uniform", splits.test_uniform), ("zero_heavy", splits.test_zero_heavy))}
-    finally:
-        torch.set_num_threads(threads)
     row = {
         "reached": reached is not None,
         "step": reached["step"] if reached else None,
@@ -107,9 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"{final['uniform']:.2%} | {final['zero_heavy']:.2%} | {config.test_size} |",
     ]
     print("\n".join(["", *table]))
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write("\n".join([*lines, "", *table, ""]))
+    write_markdown(args.out, [*lines, "", *table])
     return row
 
 

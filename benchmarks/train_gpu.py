@@ -22,10 +22,10 @@ under a GPU heading.
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import platform
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -33,6 +33,11 @@ from course_lib.data import Vocab, make_splits
 from course_lib.train import (BatchStream, apply_overrides, estimate_mfu, label_smoothed_loss, model_flops,
                               peak_flops, pick_device, preset, train)
 from course_lib.transformer import Transformer
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # benchmarks/ is a folder of scripts, not a package: find _common
+    sys.path.insert(0, HERE)
+from _common import first_reached, make_parser, stamp, write_markdown  # noqa: E402
 
 SMOKE = ["d_model=32", "num_heads=4", "d_ff=64", "num_layers=1", "batch_size=16", "train_size=2000",
          "test_size=20", "eval_size=20", "eval_every=10", "steps=20", "compile=false"]
@@ -78,7 +83,7 @@ def throughput(config, *, warmup: int, steps: int, peak: float | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny model, few steps, any device")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps before timing (default 20)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 50)")
@@ -98,8 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     peak = args.peak_tflops * 1e12 if args.peak_tflops else (peak_flops(name) if device.type == "cuda" else None)
     m = config.model
     lines = [f"# course-train --preset gpu{' (SMOKE RUN: figures mean nothing)' if args.smoke else ''}",
-             f"# {datetime.datetime.now().isoformat(timespec='seconds')}; torch {torch.__version__}, "
-             f"python {platform.python_version()}; device: {name}; peak "
+             f"# {stamp()}; device: {name}; peak "
              f"{'unknown' if peak is None else f'{peak / 1e12:.0f} TFLOP/s (dense bf16)'}",
              f"# model: d_model {m.d_model}, {m.num_heads} heads, d_ff {m.d_ff}, {m.num_layers}+{m.num_layers} layers, "
              f"fast attention {m.fast}; batch {config.batch_size}; amp (bf16) {config.amp and device.type == 'cuda'}, "
@@ -111,8 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
     row = dict(speed)
     if not args.skip_accuracy:
         result = train(config)
-        reached = next((r for r in result.metrics if min(r["uniform/exact_match"],
-                                                        r["zero_heavy/exact_match"]) >= args.target), None)
+        reached = first_reached(result.metrics, args.target)
         row.update(reached=reached is not None, step=reached and reached["step"],
                    train_s=reached and reached["train_s"], elapsed_s=reached and reached["elapsed_s"],
                    final=result.metrics[-1])
@@ -129,9 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
              f"{row['flops_per_s'] / 1e12:.1f} | {mfu} | "
              + f"{reach} |"]
     print("\n".join(["", *table]))
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write("\n".join([*lines, "", *table, ""]))
+    write_markdown(args.out, [*lines, "", *table])
     return row
 
 

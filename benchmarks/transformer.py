@@ -24,12 +24,8 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import os
-import platform
-import statistics
-import time
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +35,12 @@ from torch import Tensor, nn
 
 from course_lib.masks import padding_mask, to_torch_mask
 from course_lib.transformer import EncoderLayer
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # benchmarks/ is a folder of scripts, not a package: find _common
+    sys.path.insert(0, HERE)
+from _common import (cpu_model, forward_backward, load_average, make_parser, median_times, num_threads,  # noqa: E402
+                     repeats_warmup, stamp, write_markdown)
 
 
 @dataclass(frozen=True)
@@ -82,63 +84,31 @@ def make_steps(case: Case, seed: int = 0) -> dict[str, Callable[[], Tensor]]:
         mask = padding_mask(lengths, case.L)  # (B, 1, L), True = attend
     torch_mask = None if mask is None else to_torch_mask(mask, key_padding=True)  # (B, L), True = ignore
 
-    def step(module: nn.Module, forward: Callable[[], Tensor]) -> Callable[[], Tensor]:
-        def run() -> Tensor:
-            x.grad = None
-            module.zero_grad(set_to_none=True)
-            out = forward()
-            out.backward(grad_out)
-            return out
-
-        return run
-
     return {
-        "ours": step(explicit, lambda: explicit(x, mask)),
-        "ours fast": step(fast, lambda: fast(x, mask)),
-        "torch": step(reference, lambda: reference(x, src_key_padding_mask=torch_mask)),
+        "ours": forward_backward(lambda: explicit(x, mask), grad_out, x, module=explicit),
+        "ours fast": forward_backward(lambda: fast(x, mask), grad_out, x, module=fast),
+        "torch": forward_backward(lambda: reference(x, src_key_padding_mask=torch_mask), grad_out, x,
+                                  module=reference),
     }
 
 
 def measure(case: Case, *, warmup: int, repeats: int) -> dict[str, float]:
     """Median seconds per forward + backward of each contender."""
-    steps = make_steps(case)
-    outputs = {name: step().detach() for name, step in steps.items()}
-    for name, out in outputs.items():  # timing layers that disagree would be meaningless
-        if not torch.allclose(out, outputs["torch"], atol=1e-4, rtol=1e-4):
-            raise RuntimeError(f"{case.label}: {name} differs from torch by {(out - outputs['torch']).abs().max():.2e}")
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return median_times(make_steps(case), case.label, warmup=warmup, repeats=repeats)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: a smoke test")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per contender")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed repeats per contender")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
-    parser.add_argument("--out", type=Path, default=None, help="also write the table as markdown")
+    parser = make_parser(__doc__, "quick", "repeats", "warmup", "threads", "out",
+                         quick="tiny sizes, few repeats: a smoke test", repeats="timed repeats per contender",
+                         warmup="untimed repeats per contender", out="also write the table as markdown")
     args = parser.parse_args(argv)
     cases = QUICK if args.quick else FULL
-    repeats = args.repeats or (3 if args.quick else 10)
-    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
-    threads_before = torch.get_num_threads()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    repeats, warmup = repeats_warmup(args, quick=(3, 1), full=(10, 2))
+    with num_threads(args.threads):
         lines = [
             "# EncoderLayer vs nn.TransformerEncoderLayer, forward + backward, float32, CPU",
-            f"# {datetime.datetime.now().isoformat(timespec='seconds')}; torch {torch.__version__}, "
-            f"python {platform.python_version()}; threads: {torch.get_num_threads()}, cores {os.cpu_count()}; "
-            f"cpu: {platform.processor() or platform.machine()}; load average {load}",
+            f"# {stamp()}; threads: {torch.get_num_threads()}, cores {os.cpu_count()}; "
+            f"cpu: {cpu_model()}; load average {load_average()}",
             f"# median of {repeats} repeats after {warmup} warm-up, contenders alternating; times in ms",
             "",
             "| case | ours | ours fast | torch | ours / torch | ours fast / torch |",
@@ -154,11 +124,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     + f" | {row['ratio']:.2f} | {row['ratio_fast']:.2f} |")
             lines.append(line)
             print(line, flush=True)
-        if args.out is not None:
-            args.out.write_text("\n".join(lines) + "\n")
+        write_markdown(args.out, lines)
         return rows
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 if __name__ == "__main__":
