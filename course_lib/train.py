@@ -77,6 +77,9 @@ __all__ = [
     "load_checkpoint",
     "TrainResult",
     "train",
+    "AttentionMaps",
+    "attention_maps",
+    "report",
     "main",
 ]
 
@@ -1079,6 +1082,113 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return apply_overrides(preset(name), overrides)
 
 
+# --------------------------------------------------------------------------- what the model learned
+
+
+@dataclass
+class AttentionMaps:
+    """The attention weights of one translation pair, layer by layer (see :func:`attention_maps`).
+
+    Attributes
+    ----------
+    cross : Tensor, shape (N, H, T, S)
+        Decoder cross-attention of each of the ``N`` layers: target position × source token.
+    encoder_self : Tensor, shape (N, H, S, S)
+        Encoder self-attention of each layer.
+    src_tokens, tgt_tokens : list of str
+        The source tokens, and the target token each decoder row predicts (``<eos>`` last).
+    logits : Tensor, shape (1, T, V)
+        The model's output for the pair, to check against the fast path.
+    """
+
+    cross: Tensor
+    encoder_self: Tensor
+    src_tokens: list[str]
+    tgt_tokens: list[str]
+    logits: Tensor
+
+
+def attention_maps(model: Transformer, number: int, *, direction: str = "en-zh") -> AttentionMaps:
+    """Translate one number with teacher forcing and collect every layer's attention weights.
+
+    The fast path (``fast=True``) never forms the weights, so this runs a CPU copy of
+    ``model`` on the explicit path: same parameters, same outputs, weights kept.
+
+    Parameters
+    ----------
+    model : Transformer
+        A trained model (on any device; it is not modified).
+    number : int
+        The number whose translation pair is run.
+    direction : {"en-zh", "zh-en"}
+
+    Returns
+    -------
+    AttentionMaps
+    """
+    viewer = Transformer(dataclasses.replace(model.config, fast=False))
+    viewer.load_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()})
+    viewer.eval()
+    batch = make_batch([number], direction=direction, shared_vocab=True)
+    with torch.no_grad():
+        logits = viewer(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)  # (1, T, V)
+    return AttentionMaps(
+        cross=torch.stack([layer.cross_attn_weights[0] for layer in viewer.decoder.layers]),
+        encoder_self=torch.stack([layer.self_attn_weights[0] for layer in viewer.encoder.layers]),
+        src_tokens=[JOINT_VOCAB.itos[i] for i in batch.src[0].tolist()],
+        tgt_tokens=[JOINT_VOCAB.itos[i] for i in batch.tgt_out[0].tolist()],  # row t predicts tgt_out[t]
+        logits=logits,
+    )
+
+
+def report(result: TrainResult, *, count: int = 5) -> list[str]:
+    """Print sample translations of held-out numbers; with ``out``, save the run's figures.
+
+    Prints ``count`` numbers of each held-out set with the model's greedy translation, and,
+    when the run has an ``out`` directory, writes ``curves.png``
+    (:func:`course_lib.viz.training_curves`) and ``attention.png`` (the last decoder layer's
+    cross-attention, per head, for one held-out number) into it.
+
+    Returns
+    -------
+    list of str
+        The printed lines.
+    """
+    config = result.config
+    splits = make_splits(train_size=config.train_size, test_size=config.test_size, seed=config.seed)
+    sets = (("uniform", splits.test_uniform[:count]), ("zero-heavy", splits.test_zero_heavy[:count]))
+    lines = []
+    for name, numbers in sets:
+        scored = evaluate(result.model, numbers, direction=config.direction, device=result.device,
+                          return_predictions=True)
+        lines.append(f"held-out numbers ({name}), greedy translations:")
+        lines += [f"  {'✓' if ok else '✗'} {n:>11,} → {text}"
+                  for n, text, ok in zip(numbers, scored["predictions"], scored["correct"])]
+    print("\n".join(lines))
+    if config.out and result.metrics:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only: no window, also on a machine with a display
+        import matplotlib.pyplot as plt
+
+        from course_lib.viz import attention_grid, gloss, training_curves
+
+        out = Path(config.out)
+        fig = training_curves(result.metrics, losses=result.losses, title="course-train")
+        fig.savefig(out / "curves.png", dpi=100)
+        plt.close(fig)
+        number = next((n for n in splits.test_zero_heavy if n >= 100_000), splits.test_zero_heavy[0])
+        maps = attention_maps(result.model, number, direction=config.direction)
+        cross = maps.cross[-1]  # (H, T, S)
+        fig = attention_grid(cross, titles=[f"head {h}" for h in range(cross.shape[0])], annotate=False,
+                             x_labels=gloss(maps.src_tokens), y_labels=gloss(maps.tgt_tokens), ncols=2,
+                             suptitle=f"{number:,}: cross-attention of the last decoder layer")
+        fig.savefig(out / "attention.png", dpi=100)
+        plt.close(fig)
+        print(f"figures: {out / 'curves.png'}, {out / 'attention.png'}")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``course-train``; returns the exit status."""
     parser = build_parser()
@@ -1102,6 +1212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"step {last['step']}: exact match uniform {last['uniform/exact_match']:.2%}, "
               f"zero-heavy {last['zero_heavy/exact_match']:.2%} ({last['eval_n']} numbers each); "
               f"{last['train_s']:.0f} s of training")
+        report(result)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         import torch.distributed as dist
         dist.destroy_process_group()

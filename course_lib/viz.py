@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["to_numpy", "attention_heatmap", "attention_grid"]
+__all__ = ["to_numpy", "attention_heatmap", "attention_grid", "gloss"]
 
 
 def to_numpy(x) -> np.ndarray:
@@ -19,6 +19,20 @@ def to_numpy(x) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().float().cpu().numpy()
     return np.asarray(x)
+
+
+#: ASCII stand-ins for the Chinese numerals, so that figures need no CJK font to be readable.
+NUMERAL_GLOSS = dict(zip("零一二三四五六七八九", "0123456789")) | {
+    "十": "x10", "百": "x100", "千": "x1000", "万": "x10^4", "亿": "x10^8"}
+
+
+def gloss(tokens) -> list[str]:
+    """Figure labels for tokens: each Chinese numeral replaced by its value (三 → "3", 万 → "x10^4").
+
+    Matplotlib draws a missing glyph as an empty box, and a machine without a CJK font has
+    none of these; the printed text around a figure keeps the real characters.
+    """
+    return [NUMERAL_GLOSS.get(t, t) for t in tokens]
 
 
 def attention_heatmap(

@@ -7,6 +7,7 @@ not quality.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -209,6 +210,28 @@ def test_loss_decreases_and_metrics_are_written(tmp_path):
         assert m["exact_match"] == pytest.approx((m["uniform/exact_match"] + m["zero_heavy/exact_match"]) / 2)
     assert lines[1]["token_accuracy"] > lines[0]["token_accuracy"]
     assert (tmp_path / "checkpoint.pt").exists()
+
+
+def test_attention_maps_and_report_after_training(tmp_path, capsys):
+    config = tiny_config(tmp_path, steps=6, eval_every=6, model=dataclasses.replace(
+        tiny_config().model, fast=True, num_layers=2))
+    result = T.train(config)
+    maps = T.attention_maps(result.model, 4021)
+    batch = make_batch([4021], shared_vocab=True)
+    S, T_len = batch.src.shape[1], batch.tgt_in.shape[1]
+    assert maps.cross.shape == (2, 4, T_len, S) and maps.encoder_self.shape == (2, 4, S, S)
+    torch.testing.assert_close(maps.cross.sum(-1), torch.ones(2, 4, T_len))  # rows are distributions
+    assert maps.src_tokens == ["four", "thousand", "and", "twenty", "-", "one"]
+    assert maps.tgt_tokens[-1] == "<eos>" and "".join(maps.tgt_tokens[:-1]) == "四千零二十一"
+    with torch.no_grad():  # the explicit copy computes what the fast model computes
+        expected = result.model(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)
+    torch.testing.assert_close(maps.logits, expected, rtol=1e-4, atol=1e-4)
+    assert result.model.config.fast  # the model itself was not switched to the explicit path
+
+    lines = T.report(result, count=3)
+    assert len(lines) == 2 * (1 + 3) and all(line.startswith(("held-out", "  ")) for line in lines)
+    assert "figures:" in capsys.readouterr().out
+    assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "attention.png").stat().st_size > 0
 
 
 class _Oracle(torch.nn.Module):

@@ -111,3 +111,10 @@ def test_grid_wrong_shape_and_titles_raise():
         attention_grid(torch.rand(3, 4))
     with pytest.raises(ValueError, match="titles has 1 entries; expected 2"):
         attention_grid(torch.rand(2, 3, 3), titles=["only one"])
+
+
+def test_gloss_replaces_chinese_numerals_by_their_values_only():
+    from course_lib.viz import gloss
+
+    assert gloss(["四", "千", "零", "二", "十", "一", "<eos>"]) == ["4", "x1000", "0", "2", "x10", "1", "<eos>"]
+    assert gloss(["万", "亿", "four", "-"]) == ["x10^4", "x10^8", "four", "-"]
