@@ -1,0 +1,93 @@
+"""The ``course-train`` command line: argument parser, configuration, entry point.
+
+:func:`main` is the console script ``course-train`` and what ``python -m course_lib.train``
+and ``torchrun -m course_lib.train`` run (via ``__main__.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+import torch
+
+from course_lib.train.checkpoint import CheckpointError, _config_dict
+from course_lib.train.config import PRESETS, TrainConfig, apply_overrides, preset
+from course_lib.train.evaluation import report
+from course_lib.train.loop import train
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``course-train`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="course-train",
+        description="Train the course's Transformer to translate English number words into Chinese numerals.",
+        epilog="Examples: course-train --preset tiny --out runs/tiny; "
+               "course-train --preset gpu --out runs/gpu --set d_model=768; "
+               "torchrun --nproc_per_node=2 -m course_lib.train --preset tiny --out runs/ddp")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="starting configuration (default: gpu if CUDA is available, else tiny)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a TrainConfig or TransformerConfig field (repeatable), "
+                             "e.g. --set d_model=64 --set lr=1e-3")
+    parser.add_argument("--steps", type=int, help="optimizer steps (same as --set steps=N)")
+    parser.add_argument("--batch-size", type=int, help="pairs per step over all processes")
+    parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--out", help="directory for checkpoint.pt and metrics.jsonl")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--target-exact", type=float, help="stop once both held-out sets reach this exact match")
+    parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s, for MFU")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--print-config", action="store_true", help="print the configuration and exit")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Build the :class:`TrainConfig` that parsed ``course-train`` arguments describe."""
+    name = args.preset or ("gpu" if torch.cuda.is_available() else "tiny")
+    overrides = list(args.overrides)
+    for flag, key in (("steps", "steps"), ("batch_size", "batch_size"), ("device", "device"), ("out", "out"),
+                      ("seed", "seed"), ("target_exact", "target_exact"), ("peak_tflops", "peak_tflops")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    if args.no_progress:
+        overrides.append("progress=false")
+    return apply_overrides(preset(name), overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``course-train``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.print_config:
+        print(json.dumps(_config_dict(config), indent=2))
+        return 0
+    try:
+        result = train(config, resume=args.resume)
+    except CheckpointError as error:
+        raise SystemExit(f"course-train: error: {error}") from None
+    except KeyboardInterrupt as error:
+        print(f"\ncourse-train: interrupted ({error}); continue with --resume", file=sys.stderr)
+        return 130
+    if result.metrics and int(os.environ.get("RANK", "0")) == 0:
+        last = result.metrics[-1]
+        print(f"step {last['step']}: exact match uniform {last['uniform/exact_match']:.2%}, "
+              f"zero-heavy {last['zero_heavy/exact_match']:.2%} ({last['eval_n']} numbers each); "
+              f"{last['train_s']:.0f} s of training")
+        report(result)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch.distributed as dist
+        dist.destroy_process_group()
+    return 0

@@ -1,0 +1,204 @@
+"""What the model learned: held-out scores, attention maps, and the end-of-run report.
+
+:func:`evaluate` scores a model on held-out numbers (teacher-forced loss and token
+accuracy, greedy exact match); :func:`attention_maps` collects every layer's attention
+weights for one translation pair (:class:`AttentionMaps`); :func:`report` prints sample
+translations after a run and saves its figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from course_lib.data import JOINT_VOCAB, Vocab, make_batch, make_splits
+from course_lib.decode import greedy_decode
+from course_lib.train.recipe import label_smoothed_loss
+from course_lib.transformer import Transformer
+
+if typing.TYPE_CHECKING:  # only an annotation: loop.py imports this module
+    from course_lib.train.loop import TrainResult
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate(model: Transformer, numbers: Sequence[int], *, direction: str = "en-zh",
+             device: torch.device | str = "cpu", batch_size: int = 500, amp: bool = False,
+             return_predictions: bool = False) -> dict:
+    """Score a model on held-out numbers: teacher-forced token accuracy and greedy exact match.
+
+    Parameters
+    ----------
+    model : Transformer
+        Trained on :data:`JOINT_VOCAB` ids; put in eval mode for the call, then restored.
+    numbers : sequence of int
+        E.g. ``make_splits(...).test_uniform``.
+    direction : {"en-zh", "zh-en"}
+    device : torch.device or str
+        Where ``model`` lives.
+    batch_size : int
+        Numbers per forward pass.
+    amp : bool
+        bf16 autocast (CUDA only).
+    return_predictions : bool
+        Also return each number's greedy translation and whether it was exactly right.
+
+    Returns
+    -------
+    dict
+        ``loss`` (plain cross-entropy per target token, teacher-forced), ``token_accuracy``
+        (share of target tokens, ``<eos>`` included, whose argmax is right when the model
+        is given the true prefix), ``exact_match`` (share of numbers whose greedy
+        translation equals the reference exactly), ``n``; with ``return_predictions``, also
+        ``predictions`` (list of str) and ``correct`` (list of bool).
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    loss_sum = correct_tokens = tokens = exact = 0.0
+    predictions: list[str] = []
+    correct: list[bool] = []
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
+    try:
+        for start in range(0, len(numbers), batch_size):
+            batch = make_batch(numbers[start:start + batch_size], direction=direction,
+                               shared_vocab=True).to(device)
+            with autocast:
+                logits = model(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)  # (B, T, V)
+                # Decoding reads only the source: at most twice its length, never the target's.
+                out = greedy_decode(model, batch.src, 2 * batch.src.shape[1] + 2, bos_id=Vocab.BOS,
+                                    eos_id=Vocab.EOS, src_mask=batch.src_mask)  # (B, <= L)
+            real = batch.tgt_out != Vocab.PAD  # (B, T)
+            loss_sum += label_smoothed_loss(logits, batch.tgt_out, smoothing=0.0, ignore_index=Vocab.PAD,
+                                            reduction="sum").item()
+            correct_tokens += ((logits.argmax(-1) == batch.tgt_out) & real).sum().item()
+            tokens += real.sum().item()
+            for row_out, row_ref in zip(out.tolist(), batch.tgt_out.tolist()):
+                text = JOINT_VOCAB.decode(row_out)
+                ok = text == JOINT_VOCAB.decode(row_ref)
+                exact += ok
+                if return_predictions:
+                    predictions.append(text)
+                    correct.append(ok)
+    finally:
+        model.train(was_training)
+    result = {"loss": loss_sum / tokens, "token_accuracy": correct_tokens / tokens,
+              "exact_match": exact / len(numbers), "n": len(numbers)}
+    if return_predictions:
+        result.update(predictions=predictions, correct=correct)
+    return result
+
+
+# --------------------------------------------------------------------------- what the model learned
+
+
+@dataclass
+class AttentionMaps:
+    """The attention weights of one translation pair, layer by layer (see :func:`attention_maps`).
+
+    Attributes
+    ----------
+    cross : Tensor, shape (N, H, T, S)
+        Decoder cross-attention of each of the ``N`` layers: target position × source token.
+    encoder_self : Tensor, shape (N, H, S, S)
+        Encoder self-attention of each layer.
+    src_tokens, tgt_tokens : list of str
+        The source tokens, and the target token each decoder row predicts (``<eos>`` last).
+    logits : Tensor, shape (1, T, V)
+        The model's output for the pair, to check against the fast path.
+    """
+
+    cross: Tensor
+    encoder_self: Tensor
+    src_tokens: list[str]
+    tgt_tokens: list[str]
+    logits: Tensor
+
+
+def attention_maps(model: Transformer, number: int, *, direction: str = "en-zh") -> AttentionMaps:
+    """Translate one number with teacher forcing and collect every layer's attention weights.
+
+    The fast path (``fast=True``) never forms the weights, so this runs a CPU copy of
+    ``model`` on the explicit path: same parameters, same outputs, weights kept.
+
+    Parameters
+    ----------
+    model : Transformer
+        A trained model (on any device; it is not modified).
+    number : int
+        The number whose translation pair is run.
+    direction : {"en-zh", "zh-en"}
+
+    Returns
+    -------
+    AttentionMaps
+    """
+    viewer = Transformer(dataclasses.replace(model.config, fast=False))
+    viewer.load_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()})
+    viewer.eval()
+    batch = make_batch([number], direction=direction, shared_vocab=True)
+    with torch.no_grad():
+        logits = viewer(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)  # (1, T, V)
+    return AttentionMaps(
+        cross=torch.stack([layer.cross_attn_weights[0] for layer in viewer.decoder.layers]),
+        encoder_self=torch.stack([layer.self_attn_weights[0] for layer in viewer.encoder.layers]),
+        src_tokens=[JOINT_VOCAB.itos[i] for i in batch.src[0].tolist()],
+        tgt_tokens=[JOINT_VOCAB.itos[i] for i in batch.tgt_out[0].tolist()],  # row t predicts tgt_out[t]
+        logits=logits,
+    )
+
+
+def report(result: TrainResult, *, count: int = 5) -> list[str]:
+    """Print sample translations of held-out numbers; with ``out``, save the run's figures.
+
+    Prints ``count`` numbers of each held-out set with the model's greedy translation, and,
+    when the run has an ``out`` directory, writes ``curves.png``
+    (:func:`course_lib.viz.training_curves`) and ``attention.png`` (the last decoder layer's
+    cross-attention, per head, for one held-out number) into it.
+
+    Returns
+    -------
+    list of str
+        The printed lines.
+    """
+    config = result.config
+    splits = make_splits(train_size=config.train_size, test_size=config.test_size, seed=config.seed)
+    sets = (("uniform", splits.test_uniform[:count]), ("zero-heavy", splits.test_zero_heavy[:count]))
+    lines = []
+    for name, numbers in sets:
+        scored = evaluate(result.model, numbers, direction=config.direction, device=result.device,
+                          return_predictions=True)
+        lines.append(f"held-out numbers ({name}), greedy translations:")
+        lines += [f"  {'✓' if ok else '✗'} {n:>11,} → {text}"
+                  for n, text, ok in zip(numbers, scored["predictions"], scored["correct"])]
+    print("\n".join(lines))
+    if config.out and result.metrics:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only: no window, also on a machine with a display
+        import matplotlib.pyplot as plt
+
+        from course_lib.viz import attention_grid, gloss, training_curves
+
+        out = Path(config.out)
+        fig = training_curves(result.metrics, losses=result.losses, title="course-train")
+        fig.savefig(out / "curves.png", dpi=100)
+        plt.close(fig)
+        number = next((n for n in splits.test_zero_heavy if n >= 100_000), splits.test_zero_heavy[0])
+        maps = attention_maps(result.model, number, direction=config.direction)
+        cross = maps.cross[-1]  # (H, T, S)
+        fig = attention_grid(cross, titles=[f"head {h}" for h in range(cross.shape[0])], annotate=False,
+                             x_labels=gloss(maps.src_tokens), y_labels=gloss(maps.tgt_tokens), ncols=2,
+                             suptitle=f"{number:,}: cross-attention of the last decoder layer")
+        fig.savefig(out / "attention.png", dpi=100)
+        plt.close(fig)
+        print(f"figures: {out / 'curves.png'}, {out / 'attention.png'}")
+    return lines
