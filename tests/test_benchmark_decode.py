@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import torch
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "decode.py"
 
 
-def test_decode_benchmark_quick_runs_and_writes_markdown(tmp_path, capsys, monkeypatch):
-    # benchmarks/ is a folder of scripts, not a package: load the file by path.
-    spec = importlib.util.spec_from_file_location("bench_decode", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, bench)  # dataclasses look their module up there
-    monkeypatch.setattr(sys, "path", list(sys.path))  # the script adds benchmarks/ to it
-    spec.loader.exec_module(bench)
+def test_decode_benchmark_quick_runs_and_writes_markdown(tmp_path, capsys, load_benchmark):
+    bench = load_benchmark("decode")
     out = tmp_path / "decode.md"
     threads = torch.get_num_threads()
     rows = bench.main(["--quick", "--threads", "1", "--out", str(out)])

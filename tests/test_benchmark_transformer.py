@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import torch
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "transformer.py"
 
 
-def test_transformer_benchmark_quick_runs_and_writes_markdown(tmp_path, capsys, monkeypatch):
-    spec = importlib.util.spec_from_file_location("bench_transformer", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, bench)  # dataclasses look their module up there
-    spec.loader.exec_module(bench)
+def test_transformer_benchmark_quick_runs_and_writes_markdown(tmp_path, capsys, load_benchmark):
+    bench = load_benchmark("transformer")
     out = tmp_path / "transformer.md"
     threads = torch.get_num_threads()
     rows = bench.main(["--quick", "--repeats", "2", "--threads", "1", "--out", str(out)])

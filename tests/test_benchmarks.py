@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import torch
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "attention.py"
 
 
-def load_benchmark(monkeypatch):
-    # benchmarks/ is a folder of scripts, not a package: load the file by path.
-    spec = importlib.util.spec_from_file_location("bench_attention", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
-def test_attention_benchmark_quick_runs_and_writes_markdown(tmp_path, capsys, monkeypatch):
-    bench = load_benchmark(monkeypatch)
+def test_attention_benchmark_quick_runs_and_writes_markdown(tmp_path, capsys, load_benchmark):
+    bench = load_benchmark("attention")
     out = tmp_path / "attention.md"
     threads = torch.get_num_threads()
     # One thread: on a busy machine, thread hand-offs, not arithmetic, dominate tiny sizes.

@@ -13,7 +13,6 @@ import math
 import os
 import signal
 import socket
-import sys
 import types
 
 import pytest
@@ -432,25 +431,14 @@ def test_training_curves_plot_the_records():
     plt.close("all")
 
 
-def _load_script(name, monkeypatch):
-    import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_benchmark_scripts_smoke_runs(tmp_path, monkeypatch, capsys):
-    cpu = _load_script("train_cpu", monkeypatch)
+def test_benchmark_scripts_smoke_runs(tmp_path, capsys, load_benchmark):
+    cpu = load_benchmark("train_cpu")
     row = cpu.main(["--smoke", "--target", "0.0", "--set", "steps=4", "--set", "eval_every=2",
                     "--out", str(tmp_path / "cpu.md")])
     assert row["reached"] and row["step"] == 2 and row["steps_run"] == 2  # target 0 is met at the first evaluation
     assert "| 0% | 2 |" in (tmp_path / "cpu.md").read_text()
-    gpu = _load_script("train_gpu", monkeypatch)
+    gpu = load_benchmark("train_gpu")
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit, match="no CUDA GPU"):
             gpu.main([])
