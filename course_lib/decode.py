@@ -123,7 +123,7 @@ def greedy_decode(
     Tensor of long, shape (B, L) with ``1 <= L <= max_len``
         The generated ids, without ``<bos>``: each row is its tokens, ``<eos>``, then
         padding; a row that never wrote ``<eos>`` has ``max_len`` tokens.
-        ``Vocab.decode`` turns a row back into text.
+        ``Vocab.to_text`` turns a row back into text.
     """
     _check_args(src, max_len)
     pad_id = model.config.pad_id

@@ -82,8 +82,8 @@ def evaluate(model: Transformer, numbers: Sequence[int], *, direction: str = "en
             correct_tokens += ((logits.argmax(-1) == batch.tgt_out) & real).sum().item()
             tokens += real.sum().item()
             for row_out, row_ref in zip(out.tolist(), batch.tgt_out.tolist()):
-                text = JOINT_VOCAB.decode(row_out)
-                ok = text == JOINT_VOCAB.decode(row_ref)
+                text = JOINT_VOCAB.to_text(row_out)
+                ok = text == JOINT_VOCAB.to_text(row_ref)
                 exact += ok
                 if return_predictions:
                     predictions.append(text)
