@@ -127,7 +127,7 @@ class TransformerConfig:
         Same results, faster, but no attention weights are kept.
     pad_id : int, default 0
         Id of the padding token (:attr:`course_lib.data.Vocab.PAD`), used by
-        :func:`course_lib.decode.greedy_decode` to fill positions after ``<eos>`` and to
+        :func:`course_lib.decoding.greedy_decode` to fill positions after ``<eos>`` and to
         derive a source mask when none is given.
 
     Raises

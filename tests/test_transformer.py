@@ -1,4 +1,4 @@
-"""Tests of course_lib.transformer and course_lib.decode.
+"""Tests of course_lib.transformer and course_lib.decoding.
 
 References: torch.nn.TransformerEncoderLayer / DecoderLayer / TransformerEncoder /
 TransformerDecoder (outputs and gradients), parameter counts computed from the formulas,
@@ -16,7 +16,7 @@ from torch import nn
 from torch.testing import assert_close
 
 from course_lib.data import JOINT_VOCAB, Vocab, make_batch
-from course_lib.decode import greedy_decode
+from course_lib.decoding import greedy_decode
 from course_lib.embedding import parameter_count
 from course_lib.masks import causal_mask, combine_masks, padding_mask, to_torch_mask
 from course_lib.norm import LayerNorm

@@ -21,7 +21,7 @@ Both decoders use a key/value cache (键值缓存, :class:`course_lib.transforme
 default: step ``t`` feeds only the newest token, whose query attends to the keys and values
 the earlier steps left in the cache, instead of rerunning the decoder over all ``t``
 tokens. The logits are the same (the tests prove it); the work per step drops from
-``O(t)`` positions to one (``benchmarks/decode.py`` measures the gain).
+``O(t)`` positions to one (``benchmarks/decoding.py`` measures the gain).
 
 ``model`` is anything with the :class:`course_lib.transformer.Transformer` interface:
 ``encode(src, src_mask) -> memory``, ``decode(tgt_in, memory, tgt_mask, memory_mask) ->

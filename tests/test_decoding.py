@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from course_lib.decode import beam_search, beam_step, gnmt_length_penalty, greedy_decode
+from course_lib.decoding import beam_search, beam_step, gnmt_length_penalty, greedy_decode
 from course_lib.masks import causal_mask
 from course_lib.multihead import AttentionCache, MultiHeadAttention
 from course_lib.transformer import KVCache, Transformer, TransformerConfig
