@@ -11,7 +11,7 @@ One module per concept, in chapter order (see ``docs/DESIGN.md``):
 ``positional``  chapter 8: sinusoidal positional encoding
 ``embedding``   chapter 9: scaled embeddings and the tied output projection
 ``transformer`` chapter 10: encoder and decoder layers and stacks, ``Transformer(config)``
-``decode``      chapters 10-11: greedy decoding, beam search, the key/value cache
+``decoding``    chapters 10-11: greedy decoding, beam search, the key/value cache
 ``train``       chapter 11: the training recipe, checkpoints, ``course-train``
 ``data``        chapters 10-11: English number words to Chinese numerals, in code
 ``numpy_ref``   the same math in plain numpy: an independent oracle

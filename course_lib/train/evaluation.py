@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from course_lib.data import JOINT_VOCAB, Vocab, make_batch, make_splits
-from course_lib.decode import greedy_decode
+from course_lib.decoding import greedy_decode
 from course_lib.train.recipe import label_smoothed_loss
 from course_lib.transformer import Transformer
 
