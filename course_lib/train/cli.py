@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import torch
 
-from course_lib.train.checkpoint import CheckpointError, _config_dict
-from course_lib.train.config import PRESETS, TrainConfig, apply_overrides, preset
+from course_lib.train.checkpoint import CheckpointError
+from course_lib.train.config import PRESETS, TrainConfig, apply_overrides, config_dict, preset
 from course_lib.train.evaluation import report
 from course_lib.train.loop import train
 
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     if args.print_config:
-        print(json.dumps(_config_dict(config), indent=2))
+        print(json.dumps(config_dict(config), indent=2))
         return 0
     try:
         result = train(config, resume=args.resume)

@@ -119,6 +119,23 @@ class TrainConfig:
             raise ValueError(f"eval_size={self.eval_size} exceeds test_size={self.test_size}")
 
 
+def config_dict(config: TrainConfig) -> dict:
+    """The configuration as plain data (the model's fields nested under ``"model"``), as checkpoints store it.
+
+    Parameters
+    ----------
+    config : TrainConfig
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``betas`` is a list, since a tuple comes back from JSON as one.
+    """
+    d = dataclasses.asdict(config)
+    d["betas"] = list(d["betas"])  # compare like with like
+    return d
+
+
 #: Named starting points for ``course-train --preset``.
 PRESETS: dict[str, Callable[[], TrainConfig]] = {
     # CPU: 2 + 2 pre-LN layers, d_model 64, fused attention, no dropout (the data are
