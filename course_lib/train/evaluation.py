@@ -1,29 +1,23 @@
-"""What the model learned: held-out scores, attention maps, and the end-of-run report.
+"""What the model learned: held-out scores and attention maps.
 
 :func:`evaluate` scores a model on held-out numbers (teacher-forced loss and token
 accuracy, greedy exact match); :func:`attention_maps` collects every layer's attention
-weights for one translation pair (:class:`AttentionMaps`); :func:`report` prints sample
-translations after a run and saves its figures.
+weights for one translation pair (:class:`AttentionMaps`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from course_lib.data import JOINT_VOCAB, Vocab, make_batch, make_splits
+from course_lib.data import JOINT_VOCAB, Vocab, make_batch
 from course_lib.decode import greedy_decode
 from course_lib.train.recipe import label_smoothed_loss
 from course_lib.transformer import Transformer
-
-if typing.TYPE_CHECKING:  # only an annotation: loop.py imports this module
-    from course_lib.train.loop import TrainResult
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -154,51 +148,3 @@ def attention_maps(model: Transformer, number: int, *, direction: str = "en-zh")
         tgt_tokens=[JOINT_VOCAB.itos[i] for i in batch.tgt_out[0].tolist()],  # row t predicts tgt_out[t]
         logits=logits,
     )
-
-
-def report(result: TrainResult, *, count: int = 5) -> list[str]:
-    """Print sample translations of held-out numbers; with ``out``, save the run's figures.
-
-    Prints ``count`` numbers of each held-out set with the model's greedy translation, and,
-    when the run has an ``out`` directory, writes ``curves.png``
-    (:func:`course_lib.viz.training_curves`) and ``attention.png`` (the last decoder layer's
-    cross-attention, per head, for one held-out number) into it.
-
-    Returns
-    -------
-    list of str
-        The printed lines.
-    """
-    config = result.config
-    splits = make_splits(train_size=config.train_size, test_size=config.test_size, seed=config.seed)
-    sets = (("uniform", splits.test_uniform[:count]), ("zero-heavy", splits.test_zero_heavy[:count]))
-    lines = []
-    for name, numbers in sets:
-        scored = evaluate(result.model, numbers, direction=config.direction, device=result.device,
-                          return_predictions=True)
-        lines.append(f"held-out numbers ({name}), greedy translations:")
-        lines += [f"  {'✓' if ok else '✗'} {n:>11,} → {text}"
-                  for n, text, ok in zip(numbers, scored["predictions"], scored["correct"])]
-    print("\n".join(lines))
-    if config.out and result.metrics:
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only: no window, also on a machine with a display
-        import matplotlib.pyplot as plt
-
-        from course_lib.viz import attention_grid, gloss, training_curves
-
-        out = Path(config.out)
-        fig = training_curves(result.metrics, losses=result.losses, title="course-train")
-        fig.savefig(out / "curves.png", dpi=100)
-        plt.close(fig)
-        number = next((n for n in splits.test_zero_heavy if n >= 100_000), splits.test_zero_heavy[0])
-        maps = attention_maps(result.model, number, direction=config.direction)
-        cross = maps.cross[-1]  # (H, T, S)
-        fig = attention_grid(cross, titles=[f"head {h}" for h in range(cross.shape[0])], annotate=False,
-                             x_labels=gloss(maps.src_tokens), y_labels=gloss(maps.tgt_tokens), ncols=2,
-                             suptitle=f"{number:,}: cross-attention of the last decoder layer")
-        fig.savefig(out / "attention.png", dpi=100)
-        plt.close(fig)
-        print(f"figures: {out / 'curves.png'}, {out / 'attention.png'}")
-    return lines
