@@ -57,7 +57,7 @@ def evaluate(model: Transformer, numbers: Sequence[int], *, direction: str = "en
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    loss_sum = correct_tokens = tokens = exact = 0.0
+    loss_sum = correct_tokens = tokens = 0.0
     predictions: list[str] = []
     correct: list[bool] = []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
@@ -65,30 +65,35 @@ def evaluate(model: Transformer, numbers: Sequence[int], *, direction: str = "en
         for start in range(0, len(numbers), batch_size):
             batch = make_batch(numbers[start:start + batch_size], direction=direction,
                                shared_vocab=True).to(device)
-            with autocast:
-                logits = model(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)  # (B, T, V)
-                # Decoding reads only the source: at most twice its length, never the target's.
-                out = greedy_decode(model, batch.src, 2 * batch.src.shape[1] + 2, bos_id=Vocab.BOS,
-                                    eos_id=Vocab.EOS, src_mask=batch.src_mask)  # (B, <= L)
-            real = batch.tgt_out != Vocab.PAD  # (B, T)
-            loss_sum += label_smoothed_loss(logits, batch.tgt_out, smoothing=0.0, ignore_index=Vocab.PAD,
-                                            reduction="sum").item()
-            correct_tokens += ((logits.argmax(-1) == batch.tgt_out) & real).sum().item()
-            tokens += real.sum().item()
-            for row_out, row_ref in zip(out.tolist(), batch.tgt_out.tolist()):
-                text = JOINT_VOCAB.decode(row_out)
-                ok = text == JOINT_VOCAB.decode(row_ref)
-                exact += ok
-                if return_predictions:
-                    predictions.append(text)
-                    correct.append(ok)
+            batch_loss, batch_correct, batch_tokens, texts, oks = _score_batch(model, batch, autocast)
+            loss_sum += batch_loss
+            correct_tokens += batch_correct
+            tokens += batch_tokens
+            predictions += texts
+            correct += oks
     finally:
         model.train(was_training)
     result = {"loss": loss_sum / tokens, "token_accuracy": correct_tokens / tokens,
-              "exact_match": exact / len(numbers), "n": len(numbers)}
+              "exact_match": sum(correct) / len(numbers), "n": len(numbers)}
     if return_predictions:
         result.update(predictions=predictions, correct=correct)
     return result
+
+
+def _score_batch(model: Transformer, batch, autocast) -> tuple[float, float, float, list[str], list[bool]]:
+    """One batch's summed loss, right target tokens, target tokens, greedy translations and their verdicts."""
+    with autocast:
+        logits = model(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)  # (B, T, V)
+        # Decoding reads only the source: at most twice its length, never the target's.
+        out = greedy_decode(model, batch.src, 2 * batch.src.shape[1] + 2, bos_id=Vocab.BOS,
+                            eos_id=Vocab.EOS, src_mask=batch.src_mask)  # (B, <= L)
+    real = batch.tgt_out != Vocab.PAD  # (B, T)
+    loss_sum = label_smoothed_loss(logits, batch.tgt_out, smoothing=0.0, ignore_index=Vocab.PAD,
+                                   reduction="sum").item()
+    correct_tokens = ((logits.argmax(-1) == batch.tgt_out) & real).sum().item()
+    texts = [JOINT_VOCAB.decode(row) for row in out.tolist()]
+    oks = [text == JOINT_VOCAB.decode(ref) for text, ref in zip(texts, batch.tgt_out.tolist())]
+    return loss_sum, correct_tokens, real.sum().item(), texts, oks
 
 
 # --------------------------------------------------------------------------- what the model learned
