@@ -14,6 +14,7 @@ that swallows the interrupt.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import subprocess
@@ -25,7 +26,7 @@ import pytest
 
 from course_lib.grading import all_exercises, check
 from course_lib.grading import cli, exercises
-from course_lib.grading.runner import NotebookError, find_exercise_ids, grade_notebook
+from course_lib.grading.runner import NotebookError, _cancel_stray_tasks, _Kernel, find_exercise_ids, grade_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "notebooks"
@@ -164,6 +165,26 @@ def test_exit_and_a_cell_ignoring_the_interrupt_cost_only_a_restart(runs):
     assert all(e.passed for e in report.exercises), [e.message for e in report.exercises]
     assert {(p.kind, p.cell) for p in report.problems} == {("kernel-died", 2), ("timeout", 4)}
     assert "exit()" in report.problems[0].message and "ignored the interrupt" in report.problems[1].message
+
+
+def test_stopping_a_kernel_kills_it_and_removes_its_files(tmp_path):
+    # The cleanup after a timeout or a death: a kernel still running is killed, a dead one's
+    # connection file goes too, and stopping twice is harmless.
+    async def scenario():
+        live, dead = _Kernel(tmp_path), _Kernel(tmp_path)
+        await asyncio.gather(live.start(), dead.start())
+        assert (await dead.run("import os; os._exit(1)", 30)).status == "died"
+        kernels = [(k.client.km.connection_file, k.client.kc, k.client.km.provisioner.process) for k in (live, dead)]
+        assert all(Path(connection).exists() for connection, _, _ in kernels)
+        for kernel in (live, dead):
+            await kernel.stop()
+            await kernel.stop()
+        await _cancel_stray_tasks()
+        return kernels
+
+    for connection, client, process in asyncio.run(scenario()):
+        assert process.poll() is not None, "the kernel process still runs"
+        assert not Path(connection).exists() and not client.channels_running
 
 
 def test_graded_notebooks_are_never_modified(runs):
