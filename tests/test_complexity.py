@@ -3,6 +3,7 @@
 The grader's checks of the chapter-2 exercises are tested in test_grading_complexity.py.
 """
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -159,5 +160,36 @@ def test_from_embeddings_matches_forward():
     ],
 )
 def test_bad_arguments_raise_value_error_naming_them(call, name):
-    with pytest.raises(ValueError, match=rf"^{name}="):
+    with pytest.raises(ValueError, match=rf"^{name}=.*; expected "):
         call()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: cx.attention_layer_params(True), r"^d_model=True; expected a positive int"),
+        (lambda: cx.recurrent_layer_params("LSTM", 8), r"^kind='LSTM'; expected one of 'rnn', 'lstm', 'gru'$"),
+        (lambda: cx.layer_complexity("convolutional", 4, 4, k=1), r"^k=1; expected a kernel size of at least 2"),
+        (lambda: cx.layer_complexity("convolutional", 4, 4, k=2.0), r"^k=2.0; expected a kernel size"),
+        (lambda: cx.layer_complexity("restricted_self_attention", 4, 4), r"^r=None; expected the neighbourhood size"),
+        (lambda: cx.layer_complexity("restricted_self_attention", 4, 4, r=0), r"^r=0; expected a positive int"),
+        (lambda: cx.long_range_task(4, 5, 5, 3), r"^distance=5; expected an int in \[0, seq_len=5\)$"),
+        (lambda: cx.long_range_task(4, 5, True, 3), r"^distance=True; expected an int in \[0, seq_len=5\)"),
+        (lambda: cx.long_range_task(4, 5, 1, 1), r"^vocab=1; expected an int >= 2"),
+    ],
+)
+def test_error_messages_say_what_was_expected(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_sizes_may_be_numpy_or_tensor_integers():
+    d = np.int64(8)
+    counts = (cx.attention_layer_params(d), cx.recurrent_layer_params("gru", torch.tensor(8)),
+              cx.conv1d_layer_params(d, np.int32(3)))
+    assert counts == (cx.attention_layer_params(8), cx.recurrent_layer_params("gru", 8), cx.conv1d_layer_params(8, 3))
+    assert all(type(c) is int for c in counts)
+    cost = cx.layer_complexity("convolutional", np.int64(27), d, k=torch.tensor(3))
+    assert cost == (3 * 27 * 64, 1, 3) and all(type(v) is int for v in cost)
+    x, y = cx.long_range_task(np.int64(3), np.int64(5), np.int64(2), torch.tensor(4))
+    assert x.shape == (3, 5) and torch.equal(y, x[:, 2])
