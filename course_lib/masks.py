@@ -140,6 +140,7 @@ def combine_masks(*masks: Tensor | None) -> Tensor:
 
 
 def _boolean_mask(name: str, mask: object) -> Tensor:
+    """Return ``mask`` if it is a boolean tensor; a float or int tensor has no True/False meaning here."""
     if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
         raise fail(name, mask, "a boolean tensor (True = may attend)")
     return mask
