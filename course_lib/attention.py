@@ -64,7 +64,8 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
     # over x (and one fused backward); spelt out as amax, subtract, exp, sum and divide it
     # costs about five passes over x each way, which dominates attention's time on a CPU.
     # What it lacks is our rule for an all -inf slice, where the formula reads 0/0 = NaN:
-    # such a slice is given finite logits and then zero weights (no mask, no NaN gradient).
+    # such a slice is given finite logits, then zero weights, so no NaN, not even in the
+    # gradient. (Looking for one costs a reduction, and a host sync on a GPU.)
     empty = x.amax(dim=dim, keepdim=True) == float("-inf")  # (..., 1, ...): no finite entry
     if not empty.any():
         return torch.softmax(x, dim=dim)

@@ -107,6 +107,16 @@ def test_softmax_all_neg_inf_slice_gives_zeros_and_zero_grad():
     assert_close(x.grad[1], torch.zeros(3, dtype=F64))
 
 
+def test_softmax_all_neg_inf_slice_along_another_dim():
+    # The empty-slice rule must look along `dim`: here column 1 is all -inf, rows are not.
+    x = torch.tensor([[0.0, -math.inf, 2.0], [1.0, -math.inf, -math.inf]], dtype=F64, requires_grad=True)
+    w = softmax(x, dim=0)
+    assert_close(w[:, 1], torch.zeros(2, dtype=F64))
+    assert_close(w[:, [0, 2]], torch.softmax(x.detach()[:, [0, 2]], dim=0))
+    w.sum().backward()
+    assert torch.isfinite(x.grad).all() and (x.grad[:, 1] == 0).all()
+
+
 def test_softmax_gradcheck():
     x = torch.randn(3, 4, generator=torch.Generator().manual_seed(3), dtype=F64, requires_grad=True)
     assert gradcheck(lambda t: softmax(t, dim=-1), (x,))
