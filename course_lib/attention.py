@@ -62,14 +62,12 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
     """
     # torch.softmax evaluates exactly this formula, max shift included, in one fused pass
     # over x (and one fused backward); spelt out as amax, subtract, exp, sum and divide it
-    # costs about five passes over x each way, which dominates attention's time on a CPU.
-    # What it lacks is our rule for an all -inf slice, where the formula reads 0/0 = NaN:
-    # such a slice is given finite logits, then zero weights, so no NaN, not even in the
-    # gradient. (Looking for one costs a reduction, and a host sync on a GPU.)
+    # costs about five passes over x each way. What it lacks is our rule for an all -inf
+    # slice, where the formula reads 0/0 = NaN: such a slice gets finite logits, then zero
+    # weights, so no NaN, not even in the gradient. No `if` on the data: torch.func.vmap
+    # (chapter 3 takes the Jacobian row by row) cannot branch on a tensor's values.
     empty = x.amax(dim=dim, keepdim=True) == float("-inf")  # (..., 1, ...): no finite entry
-    if not empty.any():
-        return torch.softmax(x, dim=dim)
-    return torch.softmax(x.masked_fill(empty, 0.0), dim=dim).masked_fill(empty, 0.0)
+    return torch.where(empty, 0.0, torch.softmax(torch.where(empty, 0.0, x), dim=dim))
 
 
 def _check_mask(mask: Tensor, scores_shape: torch.Size, name: str = "mask") -> None:
@@ -95,6 +93,7 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None) -> Tensor:
     Parameters
     ----------
     scores : Tensor, shape (..., L_q, L_k)
+        Finite scores: keys are hidden with ``mask``, not with ``-inf`` scores.
     mask : Tensor of bool, broadcastable to (..., L_q, L_k), optional
         True where a query may attend to a key.
 
@@ -103,13 +102,18 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None) -> Tensor:
     Tensor, shape (..., L_q, L_k)
         Each row sums to one over its allowed keys; a row with no allowed key is all zeros.
     """
-    if mask is not None:
-        _check_mask(mask, scores.shape)
-        # Adding -inf where the mask is False makes those scores -inf: exactly zero weight in
-        # every dtype. The bias has the mask's (small) shape, and an addition, unlike a
-        # masked_fill of the scores, passes its gradient back unchanged, at no cost.
-        scores = scores + torch.zeros_like(mask, dtype=scores.dtype).masked_fill(~mask, float("-inf"))
-    return softmax(scores, dim=-1)  # a query with no allowed key: all -inf, so all zeros
+    # torch.softmax is :func:`softmax` without its all -inf rule, which costs two passes over
+    # the scores; here no row is all -inf: the scores are finite, and the mask is handled below.
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    _check_mask(mask, scores.shape)
+    has_key = mask.any(dim=-1, keepdim=True)  # (..., L_q, 1): False for a query that may see no key
+    # Every False becomes -inf: exactly zero weight, in every dtype. The bias has the mask's
+    # small shape, and adding it costs less than a masked_fill of the scores (an addition
+    # passes its gradient back unchanged). A query with no allowed key stays unmasked, as its
+    # softmax would be 0/0 = NaN, and gets zero weights from the last factor.
+    bias = torch.zeros_like(mask, dtype=scores.dtype).masked_fill(~mask & has_key, float("-inf"))
+    return torch.softmax(scores + bias, dim=-1) * has_key
 
 
 def _check_batched(name: str, x: Tensor, expected: str) -> None:

@@ -117,6 +117,25 @@ def test_softmax_all_neg_inf_slice_along_another_dim():
     assert torch.isfinite(x.grad).all() and (x.grad[:, 1] == 0).all()
 
 
+def test_softmax_works_under_vmap_and_jacrev():
+    # Chapter 3 takes the softmax's Jacobian row by row with torch.func: an `if` on the data
+    # inside softmax would fail there. J = diag(p) - p pᵀ, and an all -inf row has J = 0.
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(4), dtype=F64)
+    x[2] = -math.inf
+    jac = torch.func.vmap(torch.func.jacrev(softmax))(x)
+    p = softmax(x)
+    assert_close(jac, torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2))
+    assert (jac[2] == 0).all()
+
+
+def test_masked_softmax_works_under_vmap_with_an_empty_row():
+    scores = torch.randn(3, 2, 4, generator=torch.Generator().manual_seed(5), dtype=F64)
+    mask = torch.tensor([[True, False, True, True], [False, False, False, False]])
+    batched = torch.func.vmap(lambda s: masked_softmax(s, mask))(scores)
+    assert_close(batched, masked_softmax(scores, mask))
+    assert (batched[:, 1] == 0).all()
+
+
 def test_softmax_gradcheck():
     x = torch.randn(3, 4, generator=torch.Generator().manual_seed(3), dtype=F64, requires_grad=True)
     assert gradcheck(lambda t: softmax(t, dim=-1), (x,))
