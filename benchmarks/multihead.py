@@ -1,30 +1,36 @@
 """Time course_lib's MultiHeadAttention against torch.nn.MultiheadAttention, forward + backward, CPU.
 
-Four contenders run the same self-attention layer (weights copied with ``from_torch``):
+Five contenders run the same self-attention layer (weights copied with ``from_torch``):
 
-- ``ours``: ``MultiHeadAttention``, explicit path (matmul, scale, mask, softmax, matmul; it
+- ``ours``: ``MultiHeadAttention``, explicit path (scale, matmul, mask, softmax, matmul; it
   returns every head's weights);
 - ``ours fast``: ``MultiHeadAttention(fast=True)``, attention by
   ``torch.nn.functional.scaled_dot_product_attention``, no weights returned;
-- ``torch``: ``nn.MultiheadAttention(..., need_weights=True)``, which forms the weights too;
+- ``torch per head``: ``nn.MultiheadAttention(..., need_weights=True, average_attn_weights=False)``,
+  which forms and returns every head's weights, as ``ours`` does;
+- ``torch``: ``nn.MultiheadAttention(..., need_weights=True)`` (its default), which forms the
+  weights and returns their mean over the heads (one more pass over them);
 - ``torch fast``: ``nn.MultiheadAttention(..., need_weights=False)``, which uses the fused kernel.
 
-The fair pairs are ours / torch and ours fast / torch fast. Each repeat times one forward
-and one backward pass (gradients for the input and every parameter), in training mode with
-dropout 0. All contenders run in the same process, alternating repeat by repeat, so a change
-in machine load hits them alike; the median is reported.
+The fair pairs are ours / torch per head (both return per-head weights) and ours fast / torch
+fast. Each repeat times one forward and one backward pass (gradients for the input and every
+parameter), in training mode with dropout 0. All contenders run in the same process,
+alternating repeat by repeat, so a change in machine load hits them alike; the table shows
+the median ± half the interquartile range, and each ratio is of the medians, ± half the
+interquartile range of the per-repeat ratios (a repeat runs every contender once, back to back).
 
 Usage::
 
-    python benchmarks/multihead.py            # the full table (a minute or two on 2 cores)
-    python benchmarks/multihead.py --quick    # a smoke run of a few seconds
+    python benchmarks/multihead.py                # the full table (a few minutes on 2 cores)
+    python benchmarks/multihead.py --quick        # a smoke run of a few seconds
+    python benchmarks/multihead.py --threads 2 --out multihead.md   # also write markdown
 """
 
 from __future__ import annotations
 
-import os
+import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +42,8 @@ from course_lib.multihead import MultiHeadAttention
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:  # benchmarks/ is a folder of scripts, not a package: find _common
     sys.path.insert(0, HERE)
-from _common import (cpu_model, forward_backward, load_average, make_parser, median_times,  # noqa: E402
-                     repeats_warmup, stamp)
+from _common import (check_agree, forward_backward, header_lines, make_parser, ms, num_threads,  # noqa: E402
+                     print_header, repeats_warmup, spread, time_alternating, write_markdown)
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,12 @@ class Case:
 
 FULL = [Case(8, 256, 512, 8), Case(8, 256, 512, 8, causal=True), Case(8, 512, 512, 8)]
 QUICK = [Case(2, 16, 32, 4), Case(2, 16, 32, 4, causal=True)]
-NAMES = ("ours", "ours fast", "torch", "torch fast")
+NAMES = ("ours", "ours fast", "torch per head", "torch", "torch fast")
+RATIOS = {  # column title: (numerator, denominator), the fair pairs first
+    "ours / torch per head": ("ours", "torch per head"),
+    "ours fast / torch fast": ("ours fast", "torch fast"),
+    "ours / torch": ("ours", "torch"),
+}
 
 
 def make_steps(case: Case, seed: int = 0) -> dict[str, Callable[[], Tensor]]:
@@ -72,38 +83,64 @@ def make_steps(case: Case, seed: int = 0) -> dict[str, Callable[[], Tensor]]:
     mask = torch.ones(case.L, case.L, dtype=torch.bool).tril() if case.causal else None  # True = attend
     torch_mask = None if mask is None else ~mask  # torch: True = may not attend
 
+    def theirs(**kwargs) -> Callable[[], Tensor]:
+        return forward_backward(lambda: reference(x, x, x, attn_mask=torch_mask, **kwargs)[0],
+                                grad_out, x, module=reference)
+
     return {
         "ours": forward_backward(lambda: explicit(x, x, x, mask=mask)[0], grad_out, x, module=explicit),
         "ours fast": forward_backward(lambda: fast(x, x, x, mask=mask)[0], grad_out, x, module=fast),
-        "torch": forward_backward(lambda: reference(x, x, x, attn_mask=torch_mask, need_weights=True)[0],
-                                  grad_out, x, module=reference),
-        "torch fast": forward_backward(lambda: reference(x, x, x, attn_mask=torch_mask, need_weights=False)[0],
-                                       grad_out, x, module=reference),
+        "torch per head": theirs(need_weights=True, average_attn_weights=False),
+        "torch": theirs(need_weights=True),
+        "torch fast": theirs(need_weights=False),
     }
 
 
-def measure(case: Case, *, warmup: int, repeats: int) -> dict[str, float]:
-    """Median seconds per forward + backward of each contender."""
-    return median_times(make_steps(case), case.label, warmup=warmup, repeats=repeats)
+def measure(case: Case, *, warmup: int, repeats: int) -> dict:
+    """Check the contenders agree, time them; return medians, spreads and ratios (seconds)."""
+    steps = make_steps(case)
+    check_agree({name: step().detach() for name, step in steps.items()}, case.label)
+    times = dict(zip(steps, time_alternating(list(steps.values()), warmup=warmup, repeats=repeats)))
+    row = {"case": case, "median": {n: statistics.median(t) for n, t in times.items()},
+           "spread": {n: spread(t) for n, t in times.items()}, "ratio": {}, "ratio_spread": {}}
+    for title, (a, b) in RATIOS.items():
+        row["ratio"][title] = row["median"][a] / row["median"][b]
+        row["ratio_spread"][title] = spread([x / y for x, y in zip(times[a], times[b])])
+    return row
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = make_parser(__doc__, "quick", "repeats", quick="tiny sizes, few repeats: a smoke test",
-                         repeats="timed repeats per contender")
+def table(rows: Sequence[dict]) -> list[str]:
+    """The markdown table: one line per case, times in ms as median ± half the IQR."""
+    lines = ["| case | " + " | ".join(f"{n} (ms)" for n in NAMES) + " | " + " | ".join(RATIOS) + " |",
+             "|:---|" + "---:|" * (len(NAMES) + len(RATIOS))]
+    for r in rows:
+        times = [ms(r["median"][n], r["spread"][n], 1) for n in NAMES]
+        ratios = [f"{r['ratio'][t]:.2f} ± {r['ratio_spread'][t]:.2f}" for t in RATIOS]
+        lines.append(f"| {r['case'].label} | " + " | ".join(times + ratios) + " |")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict]:
+    parser = make_parser(__doc__, "quick", "repeats", "warmup", "threads", "out",
+                         quick="tiny sizes, few repeats: a smoke test",
+                         repeats="timed repeats per contender (default 10, quick 3)",
+                         warmup="untimed calls per contender (default 2, quick 1)")
     args = parser.parse_args(argv)
-    cases = QUICK if args.quick else FULL
     repeats, warmup = repeats_warmup(args, quick=(3, 1), full=(10, 2))
-
-    print("# MultiHeadAttention vs nn.MultiheadAttention, forward + backward, float32, CPU")
-    print(f"# {stamp()}; threads: {torch.get_num_threads()}, cores {os.cpu_count()}; cpu: {cpu_model()}; load average {load_average()}")
-    print(f"# median of {repeats} repeats after {warmup} warm-up, contenders alternating; times in ms")
-    print()
-    print("| case | ours | ours fast | torch | torch fast | ours / torch | ours fast / torch fast |")
-    print("|:---|---:|---:|---:|---:|---:|---:|")
-    for case in cases:
-        t = measure(case, warmup=warmup, repeats=repeats)
-        print(f"| {case.label} | " + " | ".join(f"{1e3 * t[name]:.2f}" for name in NAMES)
-              + f" | {t['ours'] / t['torch']:.2f} | {t['ours fast'] / t['torch fast']:.2f} |", flush=True)
+    with num_threads(args.threads):
+        header = header_lines()
+        note = (f"forward + backward, median of {repeats} repeats after {warmup} warm-up, contenders "
+                "alternating; ± is half the interquartile range (of the per-repeat ratios for a ratio)")
+        print_header("MultiHeadAttention vs nn.MultiheadAttention, forward + backward, float32, CPU", header, note)
+        print()
+        lines = table([])
+        print("\n".join(lines), flush=True)
+        rows = []
+        for case in QUICK if args.quick else FULL:
+            rows.append(measure(case, warmup=warmup, repeats=repeats))
+            print(table(rows[-1:])[-1], flush=True)
+    write_markdown(args.out, [f"- {h}" for h in (*header, note)] + [""] + table(rows), announce=True)
+    return rows
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib._validate import boolean, fail, positive, positive_int, probability, shape_error, tensor
+
 __all__ = [
     "softmax",
     "masked_softmax",
@@ -58,35 +60,31 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
         Weights in ``[0, 1]`` summing to one along ``dim``. A slice whose entries are all
         ``-inf`` (a query whose keys are all masked) gives all zeros instead of NaN.
     """
-    # The max is a constant shift, so it needs no gradient.
-    m = x.amax(dim=dim, keepdim=True).detach()
-    # An all -inf slice would compute -inf - (-inf) = NaN; shift it by 0 instead.
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    e = torch.exp(x - m)
-    s = e.sum(dim=dim, keepdim=True)
-    # s >= 1 whenever the slice has a finite entry; s == 0 only for an all -inf slice.
-    return e / torch.where(s > 0, s, torch.ones_like(s))
+    # torch.softmax evaluates exactly this formula, max shift included, in one fused pass
+    # over x (and one fused backward); spelt out as amax, subtract, exp, sum and divide it
+    # costs about five passes over x each way. What it lacks is our rule for an all -inf
+    # slice, where the formula reads 0/0 = NaN: such a slice gets finite logits, then zero
+    # weights, so no NaN, not even in the gradient. No `if` on the data: torch.func.vmap
+    # (chapter 3 takes the Jacobian row by row) cannot branch on a tensor's values.
+    empty = x.amax(dim=dim, keepdim=True) == float("-inf")  # (..., 1, ...): no finite entry
+    return torch.where(empty, 0.0, torch.softmax(torch.where(empty, 0.0, x), dim=dim))
 
 
 def _check_mask(mask: Tensor, scores_shape: torch.Size, name: str = "mask") -> None:
     """Raise ValueError unless ``mask`` is boolean and broadcasts to ``scores_shape`` as is."""
-    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
-        raise ValueError(f"{name} must be a boolean tensor (True = may attend); got {got}")
+    if not isinstance(mask, Tensor):
+        raise ValueError(f"{name} is a {type(mask).__name__}; expected a boolean torch.Tensor (True = may attend)")
+    if mask.dtype != torch.bool:
+        raise fail(name, mask, "a boolean tensor (True = may attend)")
     expected = tuple(scores_shape)
     try:
         out = tuple(torch.broadcast_shapes(mask.shape, scores_shape))
     except RuntimeError:
-        raise ValueError(
-            f"{name} has shape {tuple(mask.shape)}, which does not broadcast to the scores' "
-            f"shape {expected} = (..., L_q, L_k)"
-        ) from None
+        raise shape_error(name, mask, f"a shape that broadcasts to the scores' shape {expected} = (..., L_q, L_k)",
+                          "it does not broadcast") from None
     if out != expected:
-        raise ValueError(
-            f"{name} has shape {tuple(mask.shape)}: broadcasting it would enlarge the scores "
-            f"from {expected} to {out}; expected a shape broadcastable to {expected}, "
-            f"e.g. (L_q, L_k) or (B, L_q, L_k)"
-        )
+        raise shape_error(name, mask, f"a shape broadcastable to {expected}, e.g. (L_q, L_k) or (B, L_q, L_k)",
+                          f"broadcasting it would enlarge the scores from {expected} to {out}")
 
 
 def masked_softmax(scores: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -95,6 +93,7 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None) -> Tensor:
     Parameters
     ----------
     scores : Tensor, shape (..., L_q, L_k)
+        Finite scores: keys are hidden with ``mask``, not with ``-inf`` scores.
     mask : Tensor of bool, broadcastable to (..., L_q, L_k), optional
         True where a query may attend to a key.
 
@@ -103,18 +102,27 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None) -> Tensor:
     Tensor, shape (..., L_q, L_k)
         Each row sums to one over its allowed keys; a row with no allowed key is all zeros.
     """
-    if mask is not None:
-        _check_mask(mask, scores.shape)
-        # -inf (not a large negative number) gives exactly zero weight in every dtype.
-        scores = scores.masked_fill(~mask, float("-inf"))
-    return softmax(scores, dim=-1)
+    # torch.softmax is :func:`softmax` without its all -inf rule, which costs two passes over
+    # the scores; here no row is all -inf: the scores are finite, and the mask is handled below.
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    _check_mask(mask, scores.shape)
+    has_key = mask.any(dim=-1, keepdim=True)  # (..., L_q, 1): False for a query that may see no key
+    # Every False becomes -inf: exactly zero weight, in every dtype. The bias has the mask's
+    # small shape, and adding it costs less than a masked_fill of the scores (an addition
+    # passes its gradient back unchanged). A query with no allowed key stays unmasked, as its
+    # softmax would be 0/0 = NaN, and its weights are zeroed after.
+    bias = torch.zeros_like(mask, dtype=scores.dtype).masked_fill(~mask & has_key, float("-inf"))
+    weights = torch.softmax(scores + bias, dim=-1)
+    # The zeroing is a pass over all the weights, forward and backward: skip it when every
+    # query has a key. (The test reads the small mask, never the scores, so torch.func.vmap
+    # over the scores still works.)
+    return weights if bool(has_key.all()) else weights * has_key
 
 
 def _check_batched(name: str, x: Tensor, expected: str) -> None:
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape {expected}; got {type(x).__name__}")
-    if x.dim() < 2:
-        raise ValueError(f"{name} has shape {tuple(x.shape)}; expected {expected}")
+    if tensor(name, x, shape=expected).dim() < 2:
+        raise shape_error(name, x, expected)
 
 
 def dot_product_scores(q: Tensor, k: Tensor) -> Tensor:
@@ -130,6 +138,11 @@ def dot_product_scores(q: Tensor, k: Tensor) -> Tensor:
     Tensor, shape (..., L_q, L_k)
         ``scores[..., i, j] = q[..., i, :] · k[..., j, :]``.
     """
+    _check_queries_keys(q, k)
+    return q @ k.transpose(-2, -1)  # (..., L_q, L_k)
+
+
+def _check_queries_keys(q: Tensor, k: Tensor) -> None:
     _check_batched("q", q, "(..., L_q, d_k)")
     _check_batched("k", k, "(..., L_k, d_k)")
     if q.shape[-1] != k.shape[-1]:
@@ -144,7 +157,6 @@ def dot_product_scores(q: Tensor, k: Tensor) -> Tensor:
             f"q's batch dimensions {tuple(q.shape[:-2])} do not broadcast with k's "
             f"{tuple(k.shape[:-2])}"
         ) from None
-    return q @ k.transpose(-2, -1)  # (..., L_q, L_k)
 
 
 def _check_values(k: Tensor, v: Tensor) -> None:
@@ -156,11 +168,6 @@ def _check_values(k: Tensor, v: Tensor) -> None:
         )
 
 
-def _check_dropout(dropout_p: float) -> None:
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"dropout_p={dropout_p}; expected 0 <= dropout_p < 1")
-
-
 def scaled_dot_product_attention(
     q: Tensor,
     k: Tensor,
@@ -170,7 +177,7 @@ def scaled_dot_product_attention(
 ) -> tuple[Tensor, Tensor]:
     """Attend from each query to all keys: softmax(q kᵀ / √d_k) v (Vaswani et al. 2017, eq. 1).
 
-    The explicit teaching version: matmul, scale, mask, softmax, matmul. Trainable modules
+    The explicit teaching version: scale, matmul, mask, softmax, matmul. Trainable modules
     can use :func:`torch.nn.functional.scaled_dot_product_attention` instead (``fast=True``).
 
     Parameters
@@ -196,9 +203,12 @@ def scaled_dot_product_attention(
     weights : Tensor, shape (..., L_q, L_k)
         The attention weights that multiplied ``v`` (after dropout, if any).
     """
-    scores = dot_product_scores(q, k) / math.sqrt(q.shape[-1])  # (..., L_q, L_k)
+    _check_queries_keys(q, k)
     _check_values(k, v)
-    _check_dropout(dropout_p)
+    dropout_p = probability("dropout_p", dropout_p)
+    # (q / √d_k) kᵀ equals q kᵀ / √d_k, and scaling q costs L_q·d_k multiplications
+    # instead of L_q·L_k: a pass over the (..., L_q, L_k) scores saved, forward and backward.
+    scores = dot_product_scores(q / math.sqrt(q.shape[-1]), k)  # (..., L_q, L_k)
     weights = masked_softmax(scores, mask)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p, training=True)
@@ -290,8 +300,11 @@ def nadaraya_watson(
         The predictions, shaped like ``values`` with ``L_k`` replaced by ``L_q``.
     weights : Tensor, shape (..., L_q, L_k)
     """
-    if not bandwidth > 0:
-        raise ValueError(f"bandwidth={bandwidth}; expected a positive kernel width")
+    if isinstance(bandwidth, Tensor):  # a learnable σ stays a tensor, so that it gets a gradient
+        if not bool((bandwidth > 0).all()):
+            raise fail("bandwidth", bandwidth, "a positive kernel width")
+    else:
+        bandwidth = positive("bandwidth", bandwidth)
     if queries.dim() < 1 or keys.dim() < 1:
         raise ValueError(
             f"queries has shape {tuple(queries.shape)} and keys has shape {tuple(keys.shape)}; "
@@ -404,10 +417,9 @@ class SelfAttention(nn.Module):
 
     def __init__(self, d_model: int, d_k: int, d_v: int | None = None, *, bias: bool = False):
         super().__init__()
-        d_v = d_k if d_v is None else d_v
-        for name, value in (("d_model", d_model), ("d_k", d_k), ("d_v", d_v)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}; expected a positive int")
+        d_model, d_k = positive_int("d_model", d_model), positive_int("d_k", d_k)
+        d_v = d_k if d_v is None else positive_int("d_v", d_v)
+        bias = boolean("bias", bias)
         self.d_model, self.d_k, self.d_v = d_model, d_k, d_v
         self.w_q = nn.Linear(d_model, d_k, bias=bias)
         self.w_k = nn.Linear(d_model, d_k, bias=bias)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib._validate import boolean, positive_int, probability, shape_error, tensor
 from course_lib.attention import _check_mask, scaled_dot_product_attention
 
 __all__ = ["split_heads", "merge_heads", "MultiHeadAttention", "AttentionCache"]
@@ -54,10 +55,9 @@ def split_heads(x: Tensor, num_heads: int) -> Tensor:
     Tensor, shape (B, H, L, d_head) with ``d_head = d_model // H``
         A view of ``x`` (no copy).
     """
-    if not isinstance(x, Tensor) or x.dim() != 3:
-        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x has shape {got}; expected (B, L, d_model)")
-    _check_num_heads(x.shape[-1], num_heads)
+    if tensor("x", x, shape="(B, L, d_model)").dim() != 3:
+        raise shape_error("x", x, "(B, L, d_model)")
+    num_heads = _check_num_heads(x.shape[-1], num_heads)
     batch, length, d_model = x.shape
     # (B, L, H, d_head): the last axis is cut into heads, positions stay where they are ...
     x = x.view(batch, length, num_heads, d_model // num_heads)
@@ -77,22 +77,22 @@ def merge_heads(x: Tensor) -> Tensor:
     Tensor, shape (B, L, H·d_head)
         ``out[b, i, h*d_head:(h+1)*d_head] == x[b, h, i]``.
     """
-    if not isinstance(x, Tensor) or x.dim() != 4:
-        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x has shape {got}; expected (B, H, L, d_head)")
+    if tensor("x", x, shape="(B, H, L, d_head)").dim() != 4:
+        raise shape_error("x", x, "(B, H, L, d_head)")
     batch, heads, length, d_head = x.shape
     # Undo the transpose first, so that each position's heads become neighbours in memory.
     return x.transpose(1, 2).reshape(batch, length, heads * d_head)  # (B, L, H·d_head)
 
 
-def _check_num_heads(d_model: int, num_heads: int) -> None:
-    if not isinstance(num_heads, int) or isinstance(num_heads, bool) or num_heads < 1:
-        raise ValueError(f"num_heads={num_heads!r}; expected a positive integer")
+def _check_num_heads(d_model: int, num_heads: int) -> int:
+    """Return ``num_heads`` as an int after checking that it is positive and divides ``d_model``."""
+    num_heads = positive_int("num_heads", num_heads)
     if d_model % num_heads != 0:
         raise ValueError(
             f"d_model={d_model} is not divisible by num_heads={num_heads}; every head needs "
             f"the same width d_head = d_model / num_heads"
         )
+    return num_heads
 
 
 class MultiHeadAttention(nn.Module):
@@ -149,16 +149,14 @@ class MultiHeadAttention(nn.Module):
         fast: bool = False,
     ) -> None:
         super().__init__()
-        if not isinstance(d_model, int) or d_model < 1:
-            raise ValueError(f"d_model={d_model!r}; expected a positive integer")
-        _check_num_heads(d_model, num_heads)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout={dropout}; expected 0 <= dropout < 1")
+        d_model = positive_int("d_model", d_model)
+        num_heads = _check_num_heads(d_model, num_heads)
+        bias = boolean("bias", bias)
         self.d_model = d_model
         self.num_heads = num_heads
         self.d_head = d_model // num_heads
-        self.dropout = dropout
-        self.fast = fast
+        self.dropout = probability("dropout", dropout)
+        self.fast = boolean("fast", fast)
         self.w_q = nn.Linear(d_model, d_model, bias=bias)
         self.w_k = nn.Linear(d_model, d_model, bias=bias)
         self.w_v = nn.Linear(d_model, d_model, bias=bias)
@@ -237,9 +235,9 @@ class MultiHeadAttention(nn.Module):
 
     def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
         for name, x, length in (("query", query, "L_q"), ("key", key, "L_k"), ("value", value, "L_k")):
-            if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.d_model:
-                got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-                raise ValueError(f"{name} has shape {got}; expected (B, {length}, d_model={self.d_model})")
+            expected = f"(B, {length}, d_model={self.d_model})"
+            if tensor(name, x, shape=expected).dim() != 3 or x.shape[-1] != self.d_model:
+                raise shape_error(name, x, expected)
         if not query.shape[0] == key.shape[0] == value.shape[0]:
             raise ValueError(
                 f"query, key and value have batch sizes {query.shape[0]}, {key.shape[0]} and "

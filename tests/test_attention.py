@@ -20,6 +20,7 @@ from torch.testing import assert_close
 
 from course_lib import numpy_ref
 from course_lib.attention import (
+    SelfAttention,
     additive_attention,
     dot_product_scores,
     masked_softmax,
@@ -104,6 +105,35 @@ def test_softmax_all_neg_inf_slice_gives_zeros_and_zero_grad():
     (w * torch.arange(3.0, dtype=F64)).sum().backward()
     assert torch.isfinite(x.grad).all()
     assert_close(x.grad[1], torch.zeros(3, dtype=F64))
+
+
+def test_softmax_all_neg_inf_slice_along_another_dim():
+    # The empty-slice rule must look along `dim`: here column 1 is all -inf, rows are not.
+    x = torch.tensor([[0.0, -math.inf, 2.0], [1.0, -math.inf, -math.inf]], dtype=F64, requires_grad=True)
+    w = softmax(x, dim=0)
+    assert_close(w[:, 1], torch.zeros(2, dtype=F64))
+    assert_close(w[:, [0, 2]], torch.softmax(x.detach()[:, [0, 2]], dim=0))
+    w.sum().backward()
+    assert torch.isfinite(x.grad).all() and (x.grad[:, 1] == 0).all()
+
+
+def test_softmax_works_under_vmap_and_jacrev():
+    # Chapter 3 takes the softmax's Jacobian row by row with torch.func: an `if` on the data
+    # inside softmax would fail there. J = diag(p) - p pᵀ, and an all -inf row has J = 0.
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(4), dtype=F64)
+    x[2] = -math.inf
+    jac = torch.func.vmap(torch.func.jacrev(softmax))(x)
+    p = softmax(x)
+    assert_close(jac, torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2))
+    assert (jac[2] == 0).all()
+
+
+def test_masked_softmax_works_under_vmap_with_an_empty_row():
+    scores = torch.randn(3, 2, 4, generator=torch.Generator().manual_seed(5), dtype=F64)
+    mask = torch.tensor([[True, False, True, True], [False, False, False, False]])
+    batched = torch.func.vmap(lambda s: masked_softmax(s, mask))(scores)
+    assert_close(batched, masked_softmax(scores, mask))
+    assert (batched[:, 1] == 0).all()
 
 
 def test_softmax_gradcheck():
@@ -352,6 +382,21 @@ def test_dropout_out_of_range_raises(p):
         scaled_dot_product_attention(q, k, v, dropout_p=p)
 
 
+@pytest.mark.parametrize("p", ["0.1", True, None, float("nan")], ids=["str", "bool", "None", "nan"])
+def test_dropout_that_is_not_a_number_raises_value_error(p):
+    # "0.1" would compare as a str, True would pass as 1 > 0 and None would raise a TypeError.
+    q, k, v = make_qkv(L_q=2, L_k=2)
+    with pytest.raises(ValueError, match=r"dropout_p=.*; expected a probability 0 <= dropout_p < 1"):
+        scaled_dot_product_attention(q, k, v, dropout_p=p)
+
+
+def test_dropout_accepts_numpy_and_zero_d_tensor_probabilities():
+    q, k, v = make_qkv(L_q=2, L_k=2)
+    for p in (np.float64(0.0), torch.tensor(0.0), 0):
+        out, w = scaled_dot_product_attention(q, k, v, dropout_p=p)
+        assert_close(out, scaled_dot_product_attention(q, k, v)[0])
+
+
 # ------------------------------------------------------------------- bad inputs
 
 
@@ -375,7 +420,7 @@ def test_mask_that_does_not_broadcast_raises():
 def test_non_bool_mask_raises(mask):
     # An additive float mask (0 / -inf) or a 0/1 integer mask would otherwise be misread.
     q, k, v = make_qkv(L_q=3, L_k=5)
-    with pytest.raises(ValueError, match="mask must be a boolean tensor"):
+    with pytest.raises(ValueError, match=r"mask(=| is ).*; expected a boolean"):
         scaled_dot_product_attention(q, k, v, mask=mask)
 
 
@@ -510,6 +555,35 @@ def test_nadaraya_watson_bad_inputs_raise():
         nadaraya_watson(torch.rand(3), xs, torch.rand(4))
     with pytest.raises(ValueError, match=r"values has shape \(4, 2\)"):
         nadaraya_watson(torch.rand(3), xs, torch.rand(4, 2))
+
+
+def test_nadaraya_watson_bandwidth_is_a_positive_number_or_tensor():
+    xs, ys = torch.rand(5, dtype=F64), torch.rand(5, dtype=F64)
+    for bad in ("0.5", True, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="bandwidth="):
+            nadaraya_watson(torch.rand(3, dtype=F64), xs, ys, bandwidth=bad)
+    with pytest.raises(ValueError, match="bandwidth="):
+        nadaraya_watson(torch.rand(3, dtype=F64), xs, ys, bandwidth=torch.tensor(-0.5, dtype=F64))
+    # A learnable bandwidth stays a tensor and gets a gradient; a float one gives the same numbers.
+    sigma = torch.tensor(0.4, dtype=F64, requires_grad=True)
+    out, _ = nadaraya_watson(torch.rand(3, dtype=F64), xs, ys, bandwidth=sigma)
+    out.sum().backward()
+    assert sigma.grad is not None and torch.isfinite(sigma.grad)
+    queries = torch.linspace(0, 1, 3, dtype=F64)
+    assert_close(nadaraya_watson(queries, xs, ys, bandwidth=sigma)[0].detach(),
+                 nadaraya_watson(queries, xs, ys, bandwidth=0.4)[0])
+
+
+def test_self_attention_sizes_are_positive_ints_not_bools():
+    # True is an int in Python (True == 1) but never a size.
+    for args in ((True, 2), (8, True), (8, 2, True), (8.0, 2), ("8", 2)):
+        with pytest.raises(ValueError, match=r"(d_model|d_k|d_v)=.*; expected a positive int"):
+            SelfAttention(*args)
+    with pytest.raises(ValueError, match=r"bias=1; expected True or False"):
+        SelfAttention(8, 2, bias=1)
+    module = SelfAttention(np.int64(8), torch.tensor(2))  # integer-like sizes are accepted, as ints
+    assert (module.d_model, module.d_k, module.d_v) == (8, 2, 2)
+    assert all(type(n) is int for n in (module.d_model, module.d_k, module.d_v))
 
 
 def test_additive_attention_matches_numpy_twin_with_mask():

@@ -289,6 +289,33 @@ def test_constructor_errors():
         MultiHeadAttention(512, 8, dropout=1.5)
 
 
+@pytest.mark.parametrize("args, kwargs, match", [
+    ((True, 1), {}, r"d_model=True; expected a positive int"),  # True == 1 in Python, but not a size
+    ((8, True), {}, r"num_heads=True; expected a positive int"),
+    ((8.0, 2), {}, r"d_model=8.0; expected a positive int"),
+    ((8, "2"), {}, r"num_heads='2'; expected a positive int"),
+    ((8, 2), {"dropout": "0.1"}, r"dropout='0.1'; expected a probability 0 <= dropout < 1"),
+    ((8, 2), {"dropout": True}, r"dropout=True; expected a probability"),
+    ((8, 2), {"dropout": None}, r"dropout=None; expected a probability"),
+    ((8, 2), {"bias": 1}, r"bias=1; expected True or False"),
+    ((8, 2), {"fast": "yes"}, r"fast='yes'; expected True or False"),
+], ids=["d_model-bool", "heads-bool", "d_model-float", "heads-str", "dropout-str", "dropout-bool",
+        "dropout-None", "bias-int", "fast-str"])
+def test_constructor_refuses_non_sizes_and_non_probabilities(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MultiHeadAttention(*args, **kwargs)
+
+
+def test_constructor_accepts_integer_like_sizes_as_ints():
+    mha = MultiHeadAttention(np.int64(12), torch.tensor(3), dropout=np.float32(0.25))
+    assert (mha.d_model, mha.num_heads, mha.d_head) == (12, 3, 4)
+    assert all(type(n) is int for n in (mha.d_model, mha.num_heads, mha.d_head))
+    assert type(mha.dropout) is float and mha.dropout == 0.25
+    assert split_heads(torch.zeros(1, 2, 12), np.int64(4)).shape == (1, 4, 2, 3)
+    with pytest.raises(ValueError, match="num_heads=True"):
+        split_heads(torch.zeros(1, 2, 12), True)
+
+
 def test_forward_shape_errors_name_the_argument():
     mha = MultiHeadAttention(D_MODEL, HEADS)
     good = torch.zeros(2, 5, D_MODEL)
