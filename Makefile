@@ -51,7 +51,7 @@ bench: setup
 	$(BIN)/python benchmarks/attention.py
 	$(BIN)/python benchmarks/multihead.py
 	$(BIN)/python benchmarks/transformer.py
-	$(BIN)/python benchmarks/decode.py
+	$(BIN)/python benchmarks/decoding.py
 	$(BIN)/python benchmarks/train_cpu.py
 
 clean:

@@ -1,6 +1,6 @@
 """course_lib: the tested library behind *Attention, from the ground up*.
 
-One module per concept, in chapter order (see ``DESIGN.md``):
+One module per concept, in chapter order (see ``docs/DESIGN.md``):
 
 ``attention``   chapters 1, 3: softmax, scores, scaled dot-product and self-attention
 ``complexity``  chapter 2: parameter counts, per-layer costs, the long-range task
@@ -11,7 +11,7 @@ One module per concept, in chapter order (see ``DESIGN.md``):
 ``positional``  chapter 8: sinusoidal positional encoding
 ``embedding``   chapter 9: scaled embeddings and the tied output projection
 ``transformer`` chapter 10: encoder and decoder layers and stacks, ``Transformer(config)``
-``decode``      chapters 10-11: greedy decoding, beam search, the key/value cache
+``decoding``    chapters 10-11: greedy decoding, beam search, the key/value cache
 ``train``       chapter 11: the training recipe, checkpoints, ``course-train``
 ``data``        chapters 10-11: English number words to Chinese numerals, in code
 ``numpy_ref``   the same math in plain numpy: an independent oracle
@@ -20,13 +20,18 @@ One module per concept, in chapter order (see ``DESIGN.md``):
 
 Symbol glossary, used the same way in every docstring:
 
-=========  ==========================================================
-``B``      batch size
-``L``      sequence length (``L_q`` queries, ``L_k`` keys and values)
-``D``      feature width of one vector (``d_model`` for the model width)
-``H``      number of attention heads
-``d_k``    width of a query/key vector; ``d_v`` width of a value vector
-=========  ==========================================================
+==========  ==============================================================
+``B``       batch size
+``L``       sequence length (``L_q`` queries, ``L_k`` keys and values)
+``S``       source length, ``T`` target length (Transformer, decoding)
+``D``       feature width of one vector (``d_model`` for the model width)
+``H``       number of attention heads
+``d_k``     width of a query/key vector; ``d_v`` width of a value vector
+``d_head``  width of one head, ``d_model / H``
+``d_ff``    inner width of the position-wise feed-forward network
+``V``       vocabulary size
+``N``       number of layers in the encoder and in the decoder
+==========  ==============================================================
 """
 
 import os

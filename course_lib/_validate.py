@@ -37,21 +37,22 @@ def fail(name: str, value: object, expected: str) -> ValueError:
 def integer(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None,
             expected: str | None = None) -> int:
     """Return ``value`` as an ``int``, refusing bools, non-integers and values out of range."""
+    if not isinstance(value, bool) and not (isinstance(value, Tensor) and value.ndim != 0):
+        try:
+            result = operator.index(value)  # int, numpy integers, 0-d integer tensors
+        except TypeError:
+            pass
+        else:
+            if (minimum is None or result >= minimum) and (maximum is None or result <= maximum):
+                return result  # the common case builds no message
+            value = result
     if expected is None:
         low = "" if minimum is None else f"{minimum} <= "
         high = "" if maximum is None else f" <= {maximum:,}"
         expected = f"an int with {low}{name}{high}" if low or high else "an int"
-    if isinstance(value, bool):
-        raise fail(name, value, expected + " (True/False is not a number)")
-    if isinstance(value, Tensor) and value.ndim != 0:  # torch lets a one-element tensor pass
-        raise fail(name, value, expected)
-    try:
-        result = operator.index(value)  # int, numpy integers, 0-d integer tensors
-    except TypeError:
-        raise fail(name, value, expected) from None
-    if (minimum is not None and result < minimum) or (maximum is not None and result > maximum):
-        raise fail(name, result, expected)
-    return result
+    if isinstance(value, bool):  # True is an int to Python, never a size to us
+        expected += " (True/False is not a number)"
+    raise fail(name, value, expected)
 
 
 def positive_int(name: str, value: object) -> int:

@@ -26,6 +26,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from course_lib._validate import fail, integer, one_of, positive_int
+
 __all__ = [
     "RECURRENT_GATES",
     "LAYER_KINDS",
@@ -45,11 +47,6 @@ __all__ = [
 RECURRENT_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 LAYER_KINDS = ("self_attention", "recurrent", "convolutional", "restricted_self_attention")
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r}; expected a positive int")
 
 
 def attention_layer_params(d_model: int, *, bias: bool = True) -> int:
@@ -77,7 +74,7 @@ def attention_layer_params(d_model: int, *, bias: bool = True) -> int:
     int
         The number of trainable scalars.
     """
-    _check_positive_int("d_model", d_model)
+    d_model = positive_int("d_model", d_model)
     return 4 * d_model * d_model + (4 * d_model if bias else 0)
 
 
@@ -110,9 +107,8 @@ def recurrent_layer_params(kind: str, d_model: int, *, bias: bool = True) -> int
     int
         The number of trainable scalars.
     """
-    if kind not in RECURRENT_GATES:
-        raise ValueError(f"kind={kind!r}; expected one of {sorted(RECURRENT_GATES)}")
-    _check_positive_int("d_model", d_model)
+    kind = one_of("kind", kind, RECURRENT_GATES)
+    d_model = positive_int("d_model", d_model)
     gates = RECURRENT_GATES[kind]
     per_gate = 2 * d_model * d_model + (2 * d_model if bias else 0)  # W_i, W_h (+ b_i, b_h)
     return gates * per_gate
@@ -144,8 +140,7 @@ def conv1d_layer_params(d_model: int, kernel_size: int, *, bias: bool = True) ->
     int
         The number of trainable scalars.
     """
-    _check_positive_int("d_model", d_model)
-    _check_positive_int("kernel_size", kernel_size)
+    d_model, kernel_size = positive_int("d_model", d_model), positive_int("kernel_size", kernel_size)
     return kernel_size * d_model * d_model + (d_model if bias else 0)
 
 
@@ -206,10 +201,8 @@ def layer_complexity(kind: str, n: int, d: int, k: int = 3, r: int | None = None
     LayerCost
         ``(complexity, sequential_ops, max_path_length)`` as ints.
     """
-    if kind not in LAYER_KINDS:
-        raise ValueError(f"kind={kind!r}; expected one of {list(LAYER_KINDS)}")
-    _check_positive_int("n", n)
-    _check_positive_int("d", d)
+    kind = one_of("kind", kind, LAYER_KINDS)
+    n, d = positive_int("n", n), positive_int("d", d)
     if kind == "self_attention":
         # every position scores every other one with a length-d dot product
         return LayerCost(n * n * d, 1, 1)
@@ -217,13 +210,11 @@ def layer_complexity(kind: str, n: int, d: int, k: int = 3, r: int | None = None
         # one d x d matrix-vector product per step, and step t needs step t-1
         return LayerCost(n * d * d, n, n)
     if kind == "convolutional":
-        _check_positive_int("k", k)
-        if k < 2:
-            raise ValueError(f"k={k}; expected a kernel size of at least 2 (k=1 never widens the view)")
+        k = integer("k", k, minimum=2, expected="a kernel size of at least 2 (k=1 never widens the view)")
         return LayerCost(k * n * d * d, 1, _ceil_log(n, k))
     if r is None:
-        raise ValueError("r=None; restricted_self_attention needs the neighbourhood size r")
-    _check_positive_int("r", r)
+        raise fail("r", r, "the neighbourhood size of restricted_self_attention, a positive int")
+    r = positive_int("r", r)
     return LayerCost(r * n * d, 1, -(-n // r))
 
 
@@ -263,13 +254,10 @@ def long_range_task(
     y : Tensor, shape (N,), int64
         The label, ``x[:, L - 1 - distance]``.
     """
-    _check_positive_int("num_samples", num_samples)
-    _check_positive_int("seq_len", seq_len)
-    _check_positive_int("vocab", vocab)
-    if vocab < 2:
-        raise ValueError(f"vocab={vocab}; expected at least 2 tokens")
-    if isinstance(distance, bool) or not isinstance(distance, int) or not 0 <= distance < seq_len:
-        raise ValueError(f"distance={distance!r}; expected an int in [0, seq_len={seq_len})")
+    num_samples, seq_len = positive_int("num_samples", num_samples), positive_int("seq_len", seq_len)
+    vocab = integer("vocab", vocab, minimum=2, expected="an int >= 2 (at least 2 tokens)")
+    distance = integer("distance", distance, minimum=0, maximum=seq_len - 1,
+                       expected=f"an int in [0, seq_len={seq_len})")
     x = torch.randint(0, vocab, (num_samples, seq_len), generator=generator)
     return x, x[:, seq_len - 1 - distance].clone()
 

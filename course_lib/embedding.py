@@ -22,11 +22,16 @@ position, and gives the logits ``h @ E^T`` of the tied projection a sensible siz
 For chapter 10: ``TransformerConfig(vocab_size, d_model, tie_embeddings=True)`` describes
 one vocabulary shared by source and target, the paper's three-way sharing::
 
-    src_embed, tgt_embed, generator = build_embeddings(
+    src_embed, tgt_embed, output_projection = build_embeddings(
         config.d_model, src_vocab_size=config.vocab_size, tgt_vocab_size=config.vocab_size,
         shared_vocab=config.tie_embeddings, tie_output=config.tie_embeddings)
 
 Ids are ``(B, L)`` integer tensors; the decoder output ``h`` is ``(B, L, d_model)``.
+
+Checking the ids' range costs a host sync (``ids.min().item()``), so :class:`Embeddings`
+does it only where that is free: on CPU tensors, outside ``torch.compile`` tracing. On a
+GPU the lookup itself catches an out-of-range id (a device-side assert, reported at the
+next sync), and a check there would stall every training step (see :func:`_range_checked`).
 """
 
 from __future__ import annotations
@@ -39,25 +44,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib._validate import fail, positive_int, shape_error, tensor
+
 __all__ = ["Embeddings", "OutputProjection", "EmbeddingLayers", "build_embeddings", "parameter_count"]
 
 
-def _check_size(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name}={value!r}; expected a positive int")
+def _range_checked(ids: Tensor) -> bool:
+    """Whether :class:`Embeddings` checks the range of ``ids``: only where it costs no device sync.
+
+    True for a non-empty CPU tensor in eager mode. False on any other device (on a GPU,
+    ``.item()`` would wait for every queued kernel at every training step; torch's lookup
+    raises its own device-side assert for a bad id there), on ``meta`` (no values), and
+    while ``torch.compile`` traces (``.item()`` would break the graph).
+    """
+    return ids.device.type == "cpu" and ids.numel() > 0 and not torch.compiler.is_compiling()
 
 
 def _check_ids(ids: Tensor, vocab_size: int) -> None:
-    if not isinstance(ids, Tensor):
-        raise ValueError(f"ids must be a torch.Tensor of token ids; got {type(ids).__name__}")
+    tensor("ids", ids)
     if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-        raise ValueError(f"ids has dtype {ids.dtype}; expected integer token ids (torch.long)")
-    if ids.device.type == "meta" or ids.numel() == 0:
+        raise fail("ids", ids, "integer token ids (torch.long)")
+    if not _range_checked(ids):
         return
-    low, high = ids.min().item(), ids.max().item()  # one host sync, worth a clear message
+    low, high = ids.min().item(), ids.max().item()  # free on the CPU, and worth a clear message
     if low < 0 or high >= vocab_size:
         bad = low if low < 0 else high
-        raise ValueError(f"ids contains {bad}, outside [0, vocab_size={vocab_size}); expected ids in range")
+        raise ValueError(f"ids contains {bad}; expected ids in [0, vocab_size={vocab_size})")
 
 
 class Embeddings(nn.Module):
@@ -89,13 +101,17 @@ class Embeddings(nn.Module):
 
     def __init__(self, vocab_size: int, d_model: int, *, device=None, dtype=None):
         super().__init__()
-        _check_size("vocab_size", vocab_size)
-        _check_size("d_model", d_model)
-        self.vocab_size, self.d_model = vocab_size, d_model
+        self.vocab_size = positive_int("vocab_size", vocab_size)
+        self.d_model = d_model = positive_int("d_model", d_model)
         self.weight = nn.Parameter(torch.empty(vocab_size, d_model, device=device, dtype=dtype))
         nn.init.normal_(self.weight, mean=0.0, std=d_model**-0.5)
 
     def forward(self, ids: Tensor) -> Tensor:
+        """Return ``E[ids] · sqrt(d_model)``, shape ``(*ids.shape, d_model)``.
+
+        ``ids`` must be integers; their range ``[0, vocab_size)`` is checked with a clear
+        message on CPU tensors only (see :func:`_range_checked`).
+        """
         _check_ids(ids, self.vocab_size)
         return F.embedding(ids, self.weight) * math.sqrt(self.d_model)  # (*ids.shape, d_model)
 
@@ -132,9 +148,8 @@ class OutputProjection(nn.Module):
     def __init__(self, d_model: int, vocab_size: int, *, tied_to: Embeddings | None = None,
                  bias: bool = False, device=None, dtype=None):
         super().__init__()
-        _check_size("d_model", d_model)
-        _check_size("vocab_size", vocab_size)
-        self.d_model, self.vocab_size = d_model, vocab_size
+        self.d_model = d_model = positive_int("d_model", d_model)
+        self.vocab_size = vocab_size = positive_int("vocab_size", vocab_size)
         self.tied = tied_to is not None
         if tied_to is not None:
             shape = tuple(tied_to.weight.shape)
@@ -151,9 +166,9 @@ class OutputProjection(nn.Module):
         self.bias = nn.Parameter(torch.zeros(vocab_size, device=device, dtype=dtype)) if bias else None
 
     def forward(self, h: Tensor) -> Tensor:
-        if not isinstance(h, Tensor) or h.dim() < 1 or h.shape[-1] != self.d_model:
-            got = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
-            raise ValueError(f"h has shape {got}; expected (..., d_model={self.d_model})")
+        """Return the logits ``h @ W^T (+ b)``, shape ``(..., vocab_size)``, for ``h`` of shape (..., d_model)."""
+        if tensor("h", h, shape="(..., d_model)").dim() < 1 or h.shape[-1] != self.d_model:
+            raise shape_error("h", h, f"(..., d_model={self.d_model})")
         return F.linear(h, self.weight, self.bias)  # (..., vocab_size)
 
     def extra_repr(self) -> str:
@@ -165,7 +180,7 @@ class EmbeddingLayers(NamedTuple):
 
     source: Embeddings
     target: Embeddings
-    output: OutputProjection
+    output_projection: OutputProjection
 
 
 def build_embeddings(
@@ -203,7 +218,7 @@ def build_embeddings(
     Returns
     -------
     EmbeddingLayers
-        ``(source, target, output)``; with ``shared_vocab`` ``source is target``.
+        ``(source, target, output_projection)``; with ``shared_vocab`` ``source is target``.
     """
     if shared_vocab and src_vocab_size != tgt_vocab_size:
         raise ValueError(
@@ -212,9 +227,9 @@ def build_embeddings(
         )
     target = Embeddings(tgt_vocab_size, d_model, device=device, dtype=dtype)
     source = target if shared_vocab else Embeddings(src_vocab_size, d_model, device=device, dtype=dtype)
-    output = OutputProjection(d_model, tgt_vocab_size, tied_to=target if tie_output else None,
-                              bias=bias, device=device, dtype=dtype)
-    return EmbeddingLayers(source, target, output)
+    output_projection = OutputProjection(d_model, tgt_vocab_size, tied_to=target if tie_output else None,
+                                         bias=bias, device=device, dtype=dtype)
+    return EmbeddingLayers(source, target, output_projection)
 
 
 def parameter_count(*modules: nn.Module | Iterable[nn.Parameter]) -> int:

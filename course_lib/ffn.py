@@ -21,6 +21,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from course_lib._validate import one_of, positive_int, probability, shape_error, tensor
+
 __all__ = ["gelu", "PositionwiseFFN"]
 
 _ACTIVATIONS = ("relu", "gelu")
@@ -79,13 +81,9 @@ class PositionwiseFFN(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu"):
         super().__init__()
-        for name, value in (("d_model", d_model), ("d_ff", d_ff)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}; expected a positive int")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout={dropout}; expected 0 <= dropout < 1")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation={activation!r}; expected one of {_ACTIVATIONS}")
+        d_model, d_ff = positive_int("d_model", d_model), positive_int("d_ff", d_ff)
+        dropout = probability("dropout", dropout)
+        activation = one_of("activation", activation, _ACTIVATIONS)
         self.d_model, self.d_ff, self.activation = d_model, d_ff, activation
         self.linear1 = nn.Linear(d_model, d_ff)
         self.dropout = nn.Dropout(dropout)
@@ -103,9 +101,9 @@ class PositionwiseFFN(nn.Module):
         -------
         Tensor, shape (..., d_model)
         """
-        if not isinstance(x, Tensor) or x.dim() == 0 or x.shape[-1] != self.d_model:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"x has shape {got}; expected (..., d_model={self.d_model})")
+        tensor("x", x, shape=f"(..., d_model={self.d_model})")
+        if x.dim() == 0 or x.shape[-1] != self.d_model:
+            raise shape_error("x", x, f"(..., d_model={self.d_model})")
         h = self.linear1(x)  # (..., d_ff): expand
         h = torch.relu(h) if self.activation == "relu" else gelu(h)
         return self.linear2(self.dropout(h))  # (..., d_model): contract

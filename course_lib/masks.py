@@ -27,6 +27,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from course_lib._validate import fail, integer, non_negative_int, shape_error, tensor
+
 __all__ = ["causal_mask", "padding_mask", "combine_masks", "to_torch_mask", "from_torch_mask"]
 
 
@@ -39,7 +41,8 @@ def causal_mask(L: int, *, device: torch.device | str | None = None) -> Tensor:
     Parameters
     ----------
     L : int
-        Sequence length (``L_q = L_k = L``), at least 0.
+        Sequence length (``L_q = L_k = L``), at least 0; a numpy integer or a 0-d integer
+        tensor will do.
     device : torch.device or str, optional
         Where to create the mask.
 
@@ -48,8 +51,7 @@ def causal_mask(L: int, *, device: torch.device | str | None = None) -> Tensor:
     Tensor of bool, shape (L, L)
         Lower triangular, diagonal included: ``mask[i, j] = j <= i``.
     """
-    if isinstance(L, bool) or not isinstance(L, int) or L < 0:
-        raise ValueError(f"L={L!r}; expected a non-negative int (the sequence length)")
+    L = non_negative_int("L", L)
     positions = torch.arange(L, device=device)
     return positions[None, :] <= positions[:, None]  # (L, L): key index <= query index
 
@@ -64,8 +66,9 @@ def padding_mask(lengths: Tensor | Sequence[int], max_len: int) -> Tensor:
     ----------
     lengths : Tensor of int, shape (B,), or a sequence of B ints
         Number of real (non-padding) tokens of each sequence, each in ``[0, max_len]``.
+        Integers only: a length such as 2.5 is refused, not truncated.
     max_len : int
-        Padded length ``L_k`` of the batch.
+        Padded length ``L_k`` of the batch, at least 0.
 
     Returns
     -------
@@ -73,21 +76,32 @@ def padding_mask(lengths: Tensor | Sequence[int], max_len: int) -> Tensor:
         ``mask[b, 0, j] = j < lengths[b]``. The singleton query axis lets it broadcast
         against scores of shape ``(B, L_q, max_len)``. On the device of ``lengths``.
     """
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 0:
-        raise ValueError(f"max_len={max_len!r}; expected a non-negative int (the padded length)")
-    if not isinstance(lengths, Tensor):
-        lengths = torch.as_tensor(list(lengths), dtype=torch.long)
-    if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
-        raise ValueError(f"lengths has dtype {lengths.dtype}; expected integer token counts")
-    if lengths.dim() != 1:
-        raise ValueError(f"lengths has shape {tuple(lengths.shape)}; expected (B,), one length per sequence")
+    max_len = non_negative_int("max_len", max_len)
+    lengths = _lengths_tensor(lengths)
     if lengths.numel() and (lengths.min() < 0 or lengths.max() > max_len):
-        raise ValueError(
-            f"lengths={lengths.tolist()} has values outside [0, max_len={max_len}]; "
-            f"expected each length between 0 and max_len"
-        )
+        raise fail("lengths", lengths.tolist(), f"each length between 0 and max_len={max_len}")
     positions = torch.arange(max_len, device=lengths.device)
     return (positions[None, :] < lengths[:, None]).unsqueeze(1)  # (B, 1, max_len)
+
+
+def _lengths_tensor(lengths) -> Tensor:
+    """``lengths`` as a 1-D integer tensor; a sequence is checked element by element."""
+    expected = "a 1-D integer tensor or a sequence of ints, one length per sequence"
+    if not isinstance(lengths, Tensor):
+        if lengths is None or isinstance(lengths, (str, bytes)):
+            raise fail("lengths", lengths, expected)
+        try:
+            items = list(lengths)
+        except TypeError:  # not iterable: a lone number, an object
+            raise fail("lengths", lengths, expected) from None
+        # integer() refuses 2.5 and True, which torch would silently turn into 2 and 1
+        lengths = torch.tensor([integer(f"lengths[{i}]", n, expected="an int, one length per sequence")
+                                for i, n in enumerate(items)], dtype=torch.long)
+    if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
+        raise fail("lengths", lengths, expected)
+    if lengths.dim() != 1:
+        raise shape_error("lengths", lengths, "(B,), one length per sequence")
+    return lengths
 
 
 def combine_masks(*masks: Tensor | None) -> Tensor:
@@ -109,25 +123,27 @@ def combine_masks(*masks: Tensor | None) -> Tensor:
     """
     given = [(i, m) for i, m in enumerate(masks) if m is not None]
     if not given:
-        raise ValueError("combine_masks got no mask (only None or nothing); expected at least one boolean mask")
+        raise fail("masks", masks, "at least one boolean mask (None is skipped: no mask was left)")
     for i, m in given:
-        if not isinstance(m, Tensor) or m.dtype != torch.bool:
-            got = m.dtype if isinstance(m, Tensor) else type(m).__name__
-            raise ValueError(f"masks[{i}] must be a boolean tensor (True = may attend); got {got}")
+        _boolean_mask(f"masks[{i}]", m)
     combined = given[0][1]
     shape = combined.shape
     for i, m in given[1:]:
         try:
             shape = torch.broadcast_shapes(shape, m.shape)
         except RuntimeError:
-            raise ValueError(
-                f"masks[{i}] has shape {tuple(m.shape)}, which does not broadcast with the shape "
-                f"{tuple(shape)} of the masks before it; expected shapes that broadcast together, "
-                f"e.g. (L_q, L_k), (B, 1, L_k) and (B, L_q, L_k)"
-            ) from None
+            raise shape_error(f"masks[{i}]", m, f"a shape that broadcasts with {tuple(shape)}, that of the masks "
+                              "before it", "e.g. (L_q, L_k), (B, 1, L_k) and (B, L_q, L_k) do") from None
         combined = combined & m
     # A lone mask is copied, so that writing into the result never changes the input.
     return combined.clone() if len(given) == 1 else combined
+
+
+def _boolean_mask(name: str, mask: object) -> Tensor:
+    """Return ``mask`` if it is a boolean tensor; a float or int tensor has no True/False meaning here."""
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        raise fail(name, mask, "a boolean tensor (True = may attend)")
+    return mask
 
 
 def to_torch_mask(mask: Tensor, *, key_padding: bool = False) -> Tensor:
@@ -150,15 +166,10 @@ def to_torch_mask(mask: Tensor, *, key_padding: bool = False) -> Tensor:
     Tensor of bool
         ``~mask``: shape of ``mask``, or (B, L_k) when ``key_padding=True``.
     """
-    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
-        raise ValueError(f"mask must be a boolean tensor (True = may attend); got {got}")
+    _boolean_mask("mask", mask)
     if key_padding:
         if mask.dim() != 3 or mask.shape[1] != 1:
-            raise ValueError(
-                f"mask has shape {tuple(mask.shape)}; a key padding mask needs (B, 1, L_k), "
-                f"the shape padding_mask returns"
-            )
+            raise shape_error("mask", mask, "(B, 1, L_k) for a key padding mask", "the shape padding_mask returns")
         mask = mask[:, 0, :]  # (B, L_k)
     return ~mask
 
@@ -184,21 +195,19 @@ def from_torch_mask(mask: Tensor, *, key_padding: bool = False) -> Tensor:
         True where a query may attend; shape of ``mask``, or (B, 1, L_k) when
         ``key_padding=True``.
     """
-    if not isinstance(mask, Tensor):
-        raise ValueError(f"mask must be a torch.Tensor; got {type(mask).__name__}")
+    tensor("mask", mask)
+    expected = "bool, or float of only 0 and -inf"
     if mask.dtype == torch.bool:
         ours = ~mask
     elif mask.dtype.is_floating_point:
         if not bool(((mask == 0) | (mask == float("-inf"))).all()):
-            raise ValueError(
-                "mask is a float mask with values other than 0 and -inf; an additive bias that "
-                "is not a hard mask has no boolean equivalent"
-            )
+            raise fail("mask", mask, f"{expected} (it has other values: an additive bias that is not a hard "
+                       "mask has no boolean equivalent)")
         ours = mask == 0
     else:
-        raise ValueError(f"mask has dtype {mask.dtype}; expected bool, or float of 0 and -inf")
+        raise fail("mask", mask, expected)
     if key_padding:
         if ours.dim() != 2:
-            raise ValueError(f"mask has shape {tuple(mask.shape)}; a key_padding_mask is (B, L_k)")
+            raise shape_error("mask", mask, "(B, L_k) for a key_padding_mask")
         ours = ours.unsqueeze(1)  # (B, 1, L_k)
     return ours

@@ -32,13 +32,28 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib._validate import boolean, fail, positive_int, probability, real, shape_error, tensor
+
 __all__ = ["layer_norm", "LayerNorm", "Residual"]
 
 
 def _check_affine(name: str, p: Tensor, d: int) -> None:
-    if not isinstance(p, Tensor) or tuple(p.shape) != (d,):
-        got = tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__
-        raise ValueError(f"{name} has shape {got}; expected (D,) = ({d},), one value per feature of x")
+    tensor(name, p, shape=f"(D,) = ({d},)")
+    if tuple(p.shape) != (d,):
+        raise shape_error(name, p, f"(D,) = ({d},)", "one value per feature of x")
+
+
+def _check_eps(eps: float) -> float:
+    # 0 is allowed, as in torch (a constant vector then gives NaN); a negative eps can make
+    # var + eps negative, and so the square root NaN, for any nearly constant vector.
+    return real("eps", eps, low=0.0, expected="a finite number >= 0")
+
+
+def _check_width(x: Tensor, d_model: int | None = None) -> None:
+    expected = "(..., D) with at least one axis" if d_model is None else f"(..., d_model={d_model})"
+    tensor("x", x, shape=expected)
+    if x.dim() == 0 or (d_model is not None and x.shape[-1] != d_model):
+        raise shape_error("x", x, expected)
 
 
 def layer_norm(x: Tensor, gamma: Tensor, beta: Tensor, eps: float = 1e-5) -> Tensor:
@@ -65,13 +80,10 @@ def layer_norm(x: Tensor, gamma: Tensor, beta: Tensor, eps: float = 1e-5) -> Ten
     -------
     Tensor, shape (..., D)
     """
-    if not isinstance(x, Tensor) or x.dim() == 0:
-        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x has shape {got}; expected (..., D) with at least one axis")
+    _check_width(x)
     _check_affine("gamma", gamma, x.shape[-1])
     _check_affine("beta", beta, x.shape[-1])
-    if not eps >= 0:
-        raise ValueError(f"eps={eps}; expected a non-negative number")
+    eps = _check_eps(eps)
     mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
     centred = x - mean
     var = centred.pow(2).mean(dim=-1, keepdim=True)  # (..., 1): biased, divides by D
@@ -86,6 +98,7 @@ class LayerNorm(nn.Module):
     d_model : int
         Size of the last axis, the one normalised over.
     eps : float, default 1e-5
+        Added to the variance, at least 0 (as in :func:`layer_norm`).
     fast : bool, default False
         Compute with :func:`torch.nn.functional.layer_norm` (one fused kernel, and kept in
         float32 under autocast) instead of :func:`layer_norm` written in tensor operations.
@@ -104,17 +117,14 @@ class LayerNorm(nn.Module):
 
     def __init__(self, d_model: int, eps: float = 1e-5, *, fast: bool = False):
         super().__init__()
-        if isinstance(d_model, bool) or not isinstance(d_model, int) or d_model < 1:
-            raise ValueError(f"d_model={d_model!r}; expected a positive int")
+        d_model, eps = positive_int("d_model", d_model), _check_eps(eps)
         self.d_model, self.eps, self.fast = d_model, eps, fast
         self.weight = nn.Parameter(torch.ones(d_model))
         self.bias = nn.Parameter(torch.zeros(d_model))
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalise ``x`` of shape (..., d_model) over its last axis; same shape out."""
-        if not isinstance(x, Tensor) or x.dim() == 0 or x.shape[-1] != self.d_model:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"x has shape {got}; expected (..., d_model={self.d_model})")
+        _check_width(x, self.d_model)
         if self.fast:
             return F.layer_norm(x, (self.d_model,), self.weight, self.bias, self.eps)
         return layer_norm(x, self.weight, self.bias, self.eps)
@@ -168,11 +178,9 @@ class Residual(nn.Module):
     ):
         super().__init__()
         if not callable(sublayer):
-            raise ValueError(f"sublayer must be callable (an nn.Module); got {type(sublayer).__name__}")
-        if not isinstance(norm_first, bool):
-            raise ValueError(f"norm_first={norm_first!r}; expected True (pre-LN) or False (post-LN)")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout={dropout}; expected 0 <= dropout < 1")
+            raise fail("sublayer", sublayer, "a callable (an nn.Module)")
+        norm_first = boolean("norm_first", norm_first)  # True: pre-LN, False: post-LN
+        dropout = probability("dropout", dropout)
         self.norm_first = norm_first
         self.sublayer = sublayer
         self.norm = LayerNorm(d_model, eps, fast=fast)
@@ -198,9 +206,9 @@ class Residual(nn.Module):
         inner = self.norm(x) if self.norm_first else x
         result = self.sublayer(inner, *args, **kwargs)
         out, rest = (result[0], tuple(result[1:])) if isinstance(result, tuple) else (result, None)
-        if not isinstance(out, Tensor) or out.shape != x.shape:
-            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"sublayer returned shape {got}; expected x's shape {tuple(x.shape)}")
+        tensor("the sublayer's output", out, shape=f"{tuple(x.shape)}, x's shape")
+        if out.shape != x.shape:
+            raise shape_error("the sublayer's output", out, f"x's shape {tuple(x.shape)}")
         if self.norm_first:
             out = x + self.dropout(out)  # pre-LN: the stream itself is never normalised
         else:

@@ -30,6 +30,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from course_lib._validate import (fail, integer, non_negative_int, positive, positive_int, probability, shape_error,
+                                  tensor)
+
 __all__ = [
     "frequencies",
     "sinusoidal_encoding",
@@ -41,13 +44,11 @@ __all__ = [
 BASE = 10000.0  # the paper's constant: the longest wavelength is about BASE * 2 pi
 
 
-def _check_size(name: str, value, *, even: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name}={value!r}; expected a positive int")
-    if even and value % 2:
-        raise ValueError(
-            f"{name}={value} is odd; expected an even {name}: the columns come in (sin, cos) pairs"
-        )
+def _even_width(d_model: object) -> int:
+    d_model = positive_int("d_model", d_model)
+    if d_model % 2:
+        raise fail("d_model", d_model, "an even int: the columns come in (sin, cos) pairs")
+    return d_model
 
 
 def frequencies(d_model: int, *, base: float = BASE) -> Tensor:
@@ -58,7 +59,7 @@ def frequencies(d_model: int, *, base: float = BASE) -> Tensor:
     d_model : int
         Model width, even.
     base : float, default 10000
-        The paper's constant.
+        The paper's constant; a finite number > 0.
 
     Returns
     -------
@@ -66,7 +67,8 @@ def frequencies(d_model: int, *, base: float = BASE) -> Tensor:
         ``omega_0 = 1`` radian per position, decreasing geometrically; the wavelength of
         pair ``i`` is ``2 pi / omega_i``.
     """
-    _check_size("d_model", d_model, even=True)
+    d_model = _even_width(d_model)
+    base = positive("base", base)  # log(base): NaN for NaN, a domain error for base <= 0
     two_i = torch.arange(0, d_model, 2, dtype=torch.float64)  # 0, 2, 4, ..., d_model - 2
     return torch.exp(-math.log(base) * two_i / d_model)  # base^(-2i/d) without a huge power
 
@@ -88,12 +90,13 @@ def sinusoidal_encoding(
     Parameters
     ----------
     max_len : int
-        Number of positions ``0 .. max_len - 1``.
+        Number of positions ``0 .. max_len - 1``; 0 gives an empty ``(0, d_model)`` table.
     d_model : int
         Model width, even.
     base : float, default 10000
     dtype : torch.dtype, default float32
-        The table is computed in float64 and then cast, so far positions stay accurate.
+        A floating-point dtype. The table is computed in float64 and then cast, so far
+        positions stay accurate.
     device : torch.device or str, optional
 
     Returns
@@ -101,8 +104,9 @@ def sinusoidal_encoding(
     Tensor, shape (max_len, d_model)
         Every entry in ``[-1, 1]``; every row has norm ``sqrt(d_model / 2)``.
     """
-    _check_size("max_len", max_len)
-    _check_size("d_model", d_model, even=True)
+    max_len, d_model = non_negative_int("max_len", max_len), _even_width(d_model)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:  # an int table rounds to 0, 1, -1
+        raise fail("dtype", dtype, "a floating-point torch.dtype such as torch.float32")
     positions = torch.arange(max_len, dtype=torch.float64)
     angles = positions[:, None] * frequencies(d_model, base=base)[None, :]  # (max_len, d_model // 2)
     pe = torch.empty(max_len, d_model, dtype=torch.float64)
@@ -126,7 +130,8 @@ def relative_rotation(k: int, d_model: int, *, base: float = BASE) -> Tensor:
     Parameters
     ----------
     k : int
-        The offset; negative moves back. ``M_{-k}`` is ``M_k`` transposed (its inverse).
+        The offset; negative moves back. ``M_{-k}`` is ``M_k`` transposed (its inverse). A
+        numpy integer or a 0-d integer tensor will do.
     d_model : int
         Model width, even.
     base : float, default 10000
@@ -136,26 +141,25 @@ def relative_rotation(k: int, d_model: int, *, base: float = BASE) -> Tensor:
     Tensor of float64, shape (d_model, d_model)
         Orthogonal and block diagonal.
     """
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise ValueError(f"k={k!r}; expected an int offset")
+    k = integer("k", k, expected="an int offset")
     angle = k * frequencies(d_model, base=base)  # (d_model // 2,)
     cos, sin = torch.cos(angle), torch.sin(angle)
     blocks = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -2)  # (d/2, 2, 2)
     return torch.block_diag(*blocks)
 
 
-def _check_input(x: Tensor, d_model: int, max_len: int, offset: int, owner: str) -> None:
-    if not isinstance(x, Tensor) or x.dim() < 2:
-        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x has shape {got}; expected (B, L, d_model={d_model})")
-    if x.shape[-1] != d_model:
-        raise ValueError(f"x has shape {tuple(x.shape)}; expected (B, L, d_model={d_model}) with last dim {d_model}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise ValueError(f"offset={offset!r}; expected a non-negative int (the position of x[:, 0])")
+def _check_input(x: Tensor, d_model: int, max_len: int, offset: int, owner: str) -> int:
+    """Check ``x`` and ``offset`` against a table of ``max_len`` rows; return ``offset`` as an int."""
+    expected = f"(B, L, d_model={d_model})"
+    tensor("x", x, shape=expected)
+    if x.dim() < 2 or x.shape[-1] != d_model:
+        raise shape_error("x", x, expected)
+    offset = integer("offset", offset, minimum=0, expected="a non-negative int (the position of x[:, 0])")
     L = x.shape[-2]
     if offset + L > max_len:
         where = f"sequence length {L} exceeds" if offset == 0 else f"positions {offset}..{offset + L - 1} exceed"
         raise ValueError(f"{where} max_len={max_len} of this {owner}; build it with a larger max_len")
+    return offset
 
 
 class PositionalEncoding(nn.Module):
@@ -184,14 +188,13 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int = 5000, dropout: float = 0.0):
         super().__init__()
-        _check_size("d_model", d_model, even=True)
-        _check_size("max_len", max_len)
+        d_model, max_len = _even_width(d_model), positive_int("max_len", max_len)
         self.d_model, self.max_len = d_model, max_len
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(probability("dropout", dropout))
         self.register_buffer("pe", sinusoidal_encoding(max_len, d_model), persistent=False)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        _check_input(x, self.d_model, self.max_len, offset, type(self).__name__)
+        offset = _check_input(x, self.d_model, self.max_len, offset, type(self).__name__)
         pe = self.pe[offset : offset + x.shape[-2]].to(x.dtype)  # (L, d_model), broadcasts over the batch
         return self.dropout(x + pe)
 
@@ -221,14 +224,13 @@ class LearnedPositionalEmbedding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int, dropout: float = 0.0):
         super().__init__()
-        _check_size("d_model", d_model)
-        _check_size("max_len", max_len)
+        d_model, max_len = positive_int("d_model", d_model), positive_int("max_len", max_len)
         self.d_model, self.max_len = d_model, max_len
         self.weight = nn.Parameter(torch.randn(max_len, d_model) * 0.02)  # (max_len, d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(probability("dropout", dropout))
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        _check_input(x, self.d_model, self.max_len, offset, type(self).__name__)
+        offset = _check_input(x, self.d_model, self.max_len, offset, type(self).__name__)
         return self.dropout(x + self.weight[offset : offset + x.shape[-2]].to(x.dtype))
 
     def extra_repr(self) -> str:

@@ -39,12 +39,15 @@ six times smaller).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib._validate import boolean, fail, integer, one_of, positive_int, probability, shape_error, tensor
 from course_lib.embedding import build_embeddings, parameter_count
 from course_lib.ffn import PositionwiseFFN
 from course_lib.multihead import AttentionCache, MultiHeadAttention, _check_num_heads
@@ -53,8 +56,8 @@ from course_lib.positional import PositionalEncoding
 
 __all__ = [
     "TransformerConfig",
-    "SelfAttention",
-    "CrossAttention",
+    "SelfAttentionSublayer",
+    "CrossAttentionSublayer",
     "EncoderLayer",
     "DecoderLayer",
     "Encoder",
@@ -66,21 +69,6 @@ __all__ = [
 ]
 
 _ACTIVATIONS = ("relu", "gelu")
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r}; expected a positive int")
-
-
-def _check_dropout(dropout) -> None:
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout={dropout!r}; expected a probability 0 <= dropout < 1")
-
-
-def _check_bool(name: str, value) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name}={value!r}; expected True or False")
 
 
 @dataclass
@@ -127,7 +115,7 @@ class TransformerConfig:
         Same results, faster, but no attention weights are kept.
     pad_id : int, default 0
         Id of the padding token (:attr:`course_lib.data.Vocab.PAD`), used by
-        :func:`course_lib.decode.greedy_decode` to fill positions after ``<eos>`` and to
+        :func:`course_lib.decoding.greedy_decode` to fill positions after ``<eos>`` and to
         derive a source mask when none is given.
 
     Raises
@@ -151,21 +139,17 @@ class TransformerConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "num_heads", "d_ff", "num_layers", "max_len"):
-            _check_positive_int(name, getattr(self, name))
+            setattr(self, name, positive_int(name, getattr(self, name)))
         _check_num_heads(self.d_model, self.num_heads)
         if self.d_model % 2:
-            raise ValueError(
-                f"d_model={self.d_model} is odd; expected an even d_model: the positional "
-                f"encoding's columns come in (sin, cos) pairs"
-            )
-        _check_dropout(self.dropout)
+            raise fail("d_model", self.d_model, "an even d_model: the positional encoding's columns "
+                                                 "come in (sin, cos) pairs")
+        self.dropout = probability("dropout", self.dropout)
         for name in ("norm_first", "tie_embeddings", "fast"):
-            _check_bool(name, getattr(self, name))
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation={self.activation!r}; expected one of {_ACTIVATIONS}")
-        if isinstance(self.pad_id, bool) or not isinstance(self.pad_id, int) \
-                or not 0 <= self.pad_id < self.vocab_size:
-            raise ValueError(f"pad_id={self.pad_id!r}; expected an int in [0, vocab_size={self.vocab_size})")
+            boolean(name, getattr(self, name))
+        one_of("activation", self.activation, _ACTIVATIONS)
+        self.pad_id = integer("pad_id", self.pad_id, minimum=0, maximum=self.vocab_size - 1,
+                              expected=f"an int in [0, vocab_size={self.vocab_size})")
 
     @property
     def d_head(self) -> int:
@@ -176,12 +160,16 @@ class TransformerConfig:
 # --------------------------------------------------------------------------- attention sub-layers
 
 
-class SelfAttention(MultiHeadAttention):
-    """Multi-head attention of a sequence to itself, as a one-input sub-layer for :class:`Residual`.
+class SelfAttentionSublayer(MultiHeadAttention):
+    """Multi-head self-attention adapted to :class:`~course_lib.norm.Residual`: one stream in.
 
-    ``forward(x, mask)`` is ``MultiHeadAttention.forward(x, x, x, mask)``: queries, keys and
-    values all come from the (normalised, in pre-LN) residual stream ``x``. Same
+    :class:`Residual` calls its sub-layer as ``sublayer(x, *args)``, with the residual
+    stream first; :class:`MultiHeadAttention` takes ``(query, key, value, mask)``. This
+    adapter's ``forward(x, mask)`` is ``MultiHeadAttention.forward(x, x, x, mask)``:
+    queries, keys and values all come from ``x`` (normalised first, in pre-LN). Same
     constructor and parameters (``w_q, w_k, w_v, w_o``) as :class:`MultiHeadAttention`.
+    Not chapter 3's single-head :class:`course_lib.attention.SelfAttention`, whose
+    arguments are ``(d_model, d_k, d_v)``: here the second one is ``num_heads``.
     """
 
     def forward(self, x: Tensor, mask: Tensor | None = None, *,
@@ -194,13 +182,16 @@ class SelfAttention(MultiHeadAttention):
         return super().forward(x, x, x, mask, cache=cache)
 
 
-class CrossAttention(MultiHeadAttention):
-    """Decoder-to-encoder attention: queries from ``x``, keys and values from ``memory``.
+class CrossAttentionSublayer(MultiHeadAttention):
+    """Decoder-to-encoder attention adapted to :class:`~course_lib.norm.Residual`: queries from ``x``.
 
     Section 3.2.3: "the queries come from the previous decoder layer, and the memory keys
-    and values come from the output of the encoder". In a pre-LN layer only ``x`` is
+    and values come from the output of the encoder". ``forward(x, memory, mask)`` is
+    ``MultiHeadAttention.forward(x, memory, memory, mask)``, so the residual stream ``x``
+    comes first, as :class:`Residual` passes it. In a pre-LN layer only ``x`` is
     normalised by the surrounding :class:`Residual`; the memory arrives as the encoder
-    left it (already through the encoder's final norm).
+    left it (already through the encoder's final norm). Same constructor and parameters
+    as :class:`MultiHeadAttention`.
     """
 
     def forward(self, x: Tensor, memory: Tensor, mask: Tensor | None = None, *,
@@ -224,29 +215,21 @@ def _xavier_(module: nn.Module) -> None:
             nn.init.xavier_uniform_(p)
 
 
-def _torch_activation(layer: nn.Module) -> str:
-    """Name the activation of an ``nn.Transformer*Layer``: "relu" or "gelu"."""
-    act = layer.activation
-    if act is F.relu or isinstance(act, nn.ReLU):
-        return "relu"
-    if act is F.gelu or (isinstance(act, nn.GELU) and act.approximate == "none"):
-        return "gelu"
-    raise ValueError(f"layer has activation {act!r}; expected relu or the exact gelu")
+def _residual_maker(d_model: int, norm_first: bool, dropout: float, eps: float,
+                    fast: bool) -> Callable[[nn.Module], Residual]:
+    """Return ``wrap(sublayer)``: the sub-layer inside a :class:`Residual` with this layer's settings.
+
+    Every sub-layer of a layer gets the same residual dropout, norm placement, epsilon and
+    kernel choice; only what it wraps differs.
+    """
+    boolean("norm_first", norm_first)
+    boolean("fast", fast)
+    return functools.partial(Residual, d_model, norm_first=norm_first, dropout=dropout, eps=eps, fast=fast)
 
 
-def _check_torch_layer(layer: nn.Module, kind: type) -> None:
-    if not isinstance(layer, kind):
-        raise ValueError(f"layer is a {type(layer).__name__}; expected nn.{kind.__name__}")
-    if not layer.self_attn.batch_first:
-        raise ValueError("layer was built with batch_first=False; expected batch_first=True "
-                         "(course_lib is batch-first: (B, L, d_model))")
-    if layer.linear1.bias is None or layer.norm1.bias is None:
-        raise ValueError("layer was built with bias=False; expected bias=True")
-
-
-def _copy_linear(ours: nn.Linear, theirs: nn.Linear) -> None:
-    ours.weight.copy_(theirs.weight)
-    ours.bias.copy_(theirs.bias)
+def _detached(weights: Tensor | None) -> Tensor | None:
+    """Attention weights kept for plots: detached, or None on the fast path."""
+    return None if weights is None else weights.detach()
 
 
 class EncoderLayer(nn.Module):
@@ -272,8 +255,8 @@ class EncoderLayer(nn.Module):
     Attributes
     ----------
     self_attn : Residual
-        Around a :class:`SelfAttention` (``self_attn.sublayer``, with ``w_q, w_k, w_v,
-        w_o``); ``self_attn.norm`` is its LayerNorm.
+        Around a :class:`SelfAttentionSublayer` (``self_attn.sublayer``, with ``w_q, w_k,
+        w_v, w_o``); ``self_attn.norm`` is its LayerNorm.
     ffn : Residual
         Around a :class:`~course_lib.ffn.PositionwiseFFN` (``ffn.sublayer.linear1/linear2``).
     self_attn_weights : Tensor, shape (B, H, L, L), or None
@@ -287,11 +270,10 @@ class EncoderLayer(nn.Module):
                  norm_first: bool = False, *, activation: str = "relu", fast: bool = False,
                  eps: float = 1e-5):
         super().__init__()
-        _check_dropout(dropout)
-        self.self_attn = Residual(d_model, SelfAttention(d_model, num_heads, dropout, fast=fast),
-                                  norm_first, dropout, eps, fast=fast)
-        self.ffn = Residual(d_model, PositionwiseFFN(d_model, d_ff, dropout, activation),
-                            norm_first, dropout, eps, fast=fast)
+        dropout = probability("dropout", dropout)
+        residual = _residual_maker(d_model, norm_first, dropout, eps, fast)
+        self.self_attn = residual(SelfAttentionSublayer(d_model, num_heads, dropout, fast=fast))
+        self.ffn = residual(PositionwiseFFN(d_model, d_ff, dropout, activation))
         self.norm_first = norm_first
         self.self_attn_weights: Tensor | None = None
         _xavier_(self)
@@ -310,7 +292,7 @@ class EncoderLayer(nn.Module):
         Tensor, shape (B, S, d_model)
         """
         x, weights = self.self_attn(x, mask)
-        self.self_attn_weights = None if weights is None else weights.detach()
+        self.self_attn_weights = _detached(weights)
         return self.ffn(x)
 
     @classmethod
@@ -319,8 +301,9 @@ class EncoderLayer(nn.Module):
 
         ``layer`` must be ``batch_first=True`` with biases and a relu or exact-gelu
         activation; either ``norm_first``. Torch's ``norm1``/``norm2`` become
-        ``self_attn.norm``/``ffn.norm``. Remember that torch's masks mean the opposite
-        (True = ignore): see :func:`course_lib.masks.to_torch_mask`.
+        ``self_attn.norm``/``ffn.norm`` (all names: ``_TORCH_NAMES``). Remember that
+        torch's masks mean the opposite (True = ignore): see
+        :func:`course_lib.masks.to_torch_mask`.
 
         Parameters
         ----------
@@ -332,21 +315,7 @@ class EncoderLayer(nn.Module):
         EncoderLayer
             On ``layer``'s device and dtype, in its train/eval mode.
         """
-        _check_torch_layer(layer, nn.TransformerEncoderLayer)
-        d_model = layer.self_attn.embed_dim
-        new = cls(d_model, layer.self_attn.num_heads, layer.linear1.out_features, layer.dropout.p,
-                  layer.norm_first, activation=_torch_activation(layer), fast=fast, eps=layer.norm1.eps)
-        weight = layer.linear1.weight
-        new.to(device=weight.device, dtype=weight.dtype)
-        with torch.no_grad():
-            new.self_attn.sublayer.load_state_dict(
-                SelfAttention.from_torch(layer.self_attn).state_dict())
-            _copy_linear(new.ffn.sublayer.linear1, layer.linear1)
-            _copy_linear(new.ffn.sublayer.linear2, layer.linear2)
-            new.self_attn.norm.load_state_dict(layer.norm1.state_dict())
-            new.ffn.norm.load_state_dict(layer.norm2.state_dict())
-        new.train(layer.training)
-        return new
+        return _layer_from_torch(cls, layer, nn.TransformerEncoderLayer, fast)
 
 
 class DecoderLayer(nn.Module):
@@ -373,9 +342,9 @@ class DecoderLayer(nn.Module):
     Attributes
     ----------
     self_attn : Residual
-        Around a :class:`SelfAttention`.
+        Around a :class:`SelfAttentionSublayer`.
     cross_attn : Residual
-        Around a :class:`CrossAttention`.
+        Around a :class:`CrossAttentionSublayer`.
     ffn : Residual
         Around a :class:`~course_lib.ffn.PositionwiseFFN`.
     self_attn_weights : Tensor, shape (B, H, T, T), or None
@@ -387,13 +356,11 @@ class DecoderLayer(nn.Module):
                  norm_first: bool = False, *, activation: str = "relu", fast: bool = False,
                  eps: float = 1e-5):
         super().__init__()
-        _check_dropout(dropout)
-        self.self_attn = Residual(d_model, SelfAttention(d_model, num_heads, dropout, fast=fast),
-                                  norm_first, dropout, eps, fast=fast)
-        self.cross_attn = Residual(d_model, CrossAttention(d_model, num_heads, dropout, fast=fast),
-                                   norm_first, dropout, eps, fast=fast)
-        self.ffn = Residual(d_model, PositionwiseFFN(d_model, d_ff, dropout, activation),
-                            norm_first, dropout, eps, fast=fast)
+        dropout = probability("dropout", dropout)
+        residual = _residual_maker(d_model, norm_first, dropout, eps, fast)
+        self.self_attn = residual(SelfAttentionSublayer(d_model, num_heads, dropout, fast=fast))
+        self.cross_attn = residual(CrossAttentionSublayer(d_model, num_heads, dropout, fast=fast))
+        self.ffn = residual(PositionwiseFFN(d_model, d_ff, dropout, activation))
         self.norm_first = norm_first
         self.self_attn_weights: Tensor | None = None
         self.cross_attn_weights: Tensor | None = None
@@ -424,9 +391,9 @@ class DecoderLayer(nn.Module):
         """
         self_cache, cross_cache = (None, None) if cache is None else (cache.self_attn, cache.cross_attn)
         x, weights = self.self_attn(x, self_mask, cache=self_cache)
-        self.self_attn_weights = None if weights is None else weights.detach()
+        self.self_attn_weights = _detached(weights)
         x, weights = self.cross_attn(x, memory, cross_mask, cache=cross_cache)
-        self.cross_attn_weights = None if weights is None else weights.detach()
+        self.cross_attn_weights = _detached(weights)
         return self.ffn(x)
 
     @classmethod
@@ -435,8 +402,8 @@ class DecoderLayer(nn.Module):
 
         Torch's ``self_attn``, ``multihead_attn``, ``norm1``, ``norm2``, ``norm3`` become
         ``self_attn.sublayer``, ``cross_attn.sublayer``, ``self_attn.norm``,
-        ``cross_attn.norm``, ``ffn.norm``. Same requirements as
-        :meth:`EncoderLayer.from_torch`.
+        ``cross_attn.norm``, ``ffn.norm`` (all names: ``_TORCH_NAMES``). Same requirements
+        as :meth:`EncoderLayer.from_torch`.
 
         Parameters
         ----------
@@ -446,23 +413,81 @@ class DecoderLayer(nn.Module):
         Returns
         -------
         DecoderLayer
+            On ``layer``'s device and dtype, in its train/eval mode.
         """
-        _check_torch_layer(layer, nn.TransformerDecoderLayer)
-        d_model = layer.self_attn.embed_dim
-        new = cls(d_model, layer.self_attn.num_heads, layer.linear1.out_features, layer.dropout.p,
-                  layer.norm_first, activation=_torch_activation(layer), fast=fast, eps=layer.norm1.eps)
-        weight = layer.linear1.weight
-        new.to(device=weight.device, dtype=weight.dtype)
-        with torch.no_grad():
-            new.self_attn.sublayer.load_state_dict(SelfAttention.from_torch(layer.self_attn).state_dict())
-            new.cross_attn.sublayer.load_state_dict(CrossAttention.from_torch(layer.multihead_attn).state_dict())
-            _copy_linear(new.ffn.sublayer.linear1, layer.linear1)
-            _copy_linear(new.ffn.sublayer.linear2, layer.linear2)
-            new.self_attn.norm.load_state_dict(layer.norm1.state_dict())
-            new.cross_attn.norm.load_state_dict(layer.norm2.state_dict())
-            new.ffn.norm.load_state_dict(layer.norm3.state_dict())
-        new.train(layer.training)
-        return new
+        return _layer_from_torch(cls, layer, nn.TransformerDecoderLayer, fast)
+
+
+# --------------------------------------------------------------------------- from torch's layers
+
+# Our sub-module path -> the attribute of torch's layer that holds the same weights. Linear
+# and LayerNorm state dicts have the same keys in both; an attention is converted by
+# MultiHeadAttention.from_torch, which cuts torch's stacked in_proj into w_q, w_k, w_v.
+_TORCH_NAMES: dict[type[nn.Module], dict[str, str]] = {
+    nn.TransformerEncoderLayer: {
+        "self_attn.sublayer": "self_attn",
+        "ffn.sublayer.linear1": "linear1",
+        "ffn.sublayer.linear2": "linear2",
+        "self_attn.norm": "norm1",
+        "ffn.norm": "norm2",
+    },
+    nn.TransformerDecoderLayer: {
+        "self_attn.sublayer": "self_attn",
+        "cross_attn.sublayer": "multihead_attn",
+        "ffn.sublayer.linear1": "linear1",
+        "ffn.sublayer.linear2": "linear2",
+        "self_attn.norm": "norm1",
+        "cross_attn.norm": "norm2",
+        "ffn.norm": "norm3",
+    },
+}
+
+
+def _torch_activation(layer: nn.Module) -> str:
+    """Name the activation of an ``nn.Transformer*Layer``: "relu" or "gelu"."""
+    act = layer.activation
+    if act is F.relu or isinstance(act, nn.ReLU):
+        return "relu"
+    if act is F.gelu or (isinstance(act, nn.GELU) and act.approximate == "none"):
+        return "gelu"
+    raise ValueError(f"layer has activation {act!r}; expected relu or the exact gelu")
+
+
+def _check_torch_layer(layer: nn.Module, kind: type) -> None:
+    if not isinstance(layer, kind):
+        raise ValueError(f"layer is a {type(layer).__name__}; expected nn.{kind.__name__}")
+    if not layer.self_attn.batch_first:
+        raise ValueError("layer was built with batch_first=False; expected batch_first=True "
+                         "(course_lib is batch-first: (B, L, d_model))")
+    if layer.linear1.bias is None or layer.norm1.bias is None:
+        raise ValueError("layer was built with bias=False; expected bias=True")
+
+
+def _copy_from_torch(ours: nn.Module, theirs: nn.Module, names: dict[str, str]) -> None:
+    """Copy the weights of each of ``theirs``'s sub-modules into ours, as ``names`` pairs them.
+
+    Strict state-dict loads: a key missing on either side raises instead of leaving a
+    weight at its initial value.
+    """
+    with torch.no_grad():
+        for our_path, their_name in names.items():
+            source = getattr(theirs, their_name)
+            if isinstance(source, nn.MultiheadAttention):
+                source = MultiHeadAttention.from_torch(source)
+            ours.get_submodule(our_path).load_state_dict(source.state_dict())
+
+
+def _layer_from_torch(cls: type[nn.Module], layer: nn.Module, kind: type[nn.Module], fast: bool) -> nn.Module:
+    """Build ``cls`` (EncoderLayer or DecoderLayer) with ``layer``'s settings and weights."""
+    _check_torch_layer(layer, kind)
+    new = cls(layer.self_attn.embed_dim, layer.self_attn.num_heads, layer.linear1.out_features,
+              layer.dropout.p, layer.norm_first, activation=_torch_activation(layer), fast=fast,
+              eps=layer.norm1.eps)
+    weight = layer.linear1.weight
+    new.to(device=weight.device, dtype=weight.dtype)
+    _copy_from_torch(new, layer, _TORCH_NAMES[kind])
+    new.train(layer.training)
+    return new
 
 
 # --------------------------------------------------------------------------- stacks
@@ -587,8 +612,7 @@ class KVCache:
     """
 
     def __init__(self, num_layers: int):
-        _check_positive_int("num_layers", num_layers)
-        self.layers = [LayerCache() for _ in range(num_layers)]
+        self.layers = [LayerCache() for _ in range(positive_int("num_layers", num_layers))]
 
     @property
     def length(self) -> int:
@@ -630,9 +654,9 @@ class Transformer(nn.Module):
         parameters).
     encoder : Encoder
     decoder : Decoder
-    generator : OutputProjection
-        ``h @ Eᵀ``: logits over the vocabulary, tied to ``tgt_embed`` when
-        ``config.tie_embeddings``.
+    output_projection : OutputProjection
+        ``h @ Eᵀ``: logits over the vocabulary (the paper's "linear transformation" before
+        the softmax), tied to ``tgt_embed`` when ``config.tie_embeddings``.
 
     Examples
     --------
@@ -647,17 +671,18 @@ class Transformer(nn.Module):
         _check_config(config)
         self.config = config
         V = config.vocab_size
-        self.src_embed, self.tgt_embed, self.generator = build_embeddings(
+        self.src_embed, self.tgt_embed, self.output_projection = build_embeddings(
             config.d_model, src_vocab_size=V, tgt_vocab_size=V,
             shared_vocab=config.tie_embeddings, tie_output=config.tie_embeddings)
         self.positional = PositionalEncoding(config.d_model, config.max_len, config.dropout)
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
 
-    def _check_ids(self, name: str, ids: Tensor, length: str) -> None:
-        if not isinstance(ids, Tensor) or ids.dim() != 2:
-            got = tuple(ids.shape) if isinstance(ids, Tensor) else type(ids).__name__
-            raise ValueError(f"{name} has shape {got}; expected (B, {length}) token ids")
+    @staticmethod
+    def _check_ids(name: str, ids: Tensor, length: str) -> None:
+        """Check the number of axes only: no host sync here (Embeddings checks the id range)."""
+        if tensor(name, ids, shape=f"(B, {length})").dim() != 2:
+            raise shape_error(name, ids, f"(B, {length}) token ids")
 
     def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
         """Run the encoder on source ids.
@@ -677,7 +702,13 @@ class Transformer(nn.Module):
 
     def decode(self, tgt_in: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
                memory_mask: Tensor | None = None, *, cache: KVCache | None = None) -> Tensor:
-        """Run the decoder and the output projection on target ids, given the memory.
+        """Run the decoder stack and the output projection on target ids, given the memory.
+
+        "Decode" in the paper's sense (Figure 1, right): one pass of the decoder stack over
+        the target tokens given, returning next-token logits at every position. Writing a
+        whole translation one token at a time is :mod:`course_lib.decoding`'s job
+        (:func:`~course_lib.decoding.greedy_decode`, :func:`~course_lib.decoding.beam_search`),
+        which calls this once per step.
 
         Parameters
         ----------
@@ -703,7 +734,7 @@ class Transformer(nn.Module):
         offset = 0 if cache is None else cache.length  # position of tgt_in[:, 0]
         x = self.positional(self.tgt_embed(tgt_in), offset=offset)
         h = self.decoder(x, memory, tgt_mask, memory_mask, cache=cache)
-        return self.generator(h)
+        return self.output_projection(h)
 
     def forward(self, src: Tensor, tgt_in: Tensor, src_mask: Tensor | None = None,
                 tgt_mask: Tensor | None = None) -> Tensor:
@@ -734,7 +765,7 @@ def parameter_breakdown(model: Transformer) -> dict[str, int]:
     """
     final_norms = [m for m in (model.encoder.norm, model.decoder.norm) if m is not None]
     parts = {
-        "embeddings": parameter_count(model.src_embed, model.tgt_embed, model.generator),
+        "embeddings": parameter_count(model.src_embed, model.tgt_embed, model.output_projection),
         "encoder layers": parameter_count(model.encoder.layers),
         "decoder layers": parameter_count(model.decoder.layers),
         "final norms": parameter_count(*final_norms) if final_norms else 0,

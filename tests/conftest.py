@@ -37,3 +37,25 @@ def load_benchmark(monkeypatch):
         return module
 
     return load
+
+
+@pytest.fixture
+def tiny_train_config():
+    """A factory of ``TrainConfig``s that train in about a second (tests/test_train_*.py).
+
+    ``tiny_train_config(tmp_path=None, **changes)``: d_model 32, 1 + 1 layers, dropout 0.1,
+    12 steps of 16 pairs, an evaluation every 6 steps on 8 numbers per held-out set, 400
+    training numbers, no progress bar; ``out`` is ``tmp_path`` when given.
+    """
+    from course_lib.train import TrainConfig
+    from course_lib.transformer import TransformerConfig
+
+    def make(tmp_path=None, **changes) -> TrainConfig:
+        model = TransformerConfig(vocab_size=52, d_model=32, num_heads=4, d_ff=64, num_layers=1, dropout=0.1,
+                                  norm_first=True, max_len=64)
+        base = dict(model=model, steps=12, batch_size=16, lr=3e-3, warmup_steps=5, eval_every=6, eval_size=8,
+                    test_size=8, train_size=400, progress=False, out=str(tmp_path) if tmp_path else None)
+        base.update(changes)
+        return TrainConfig(**base)
+
+    return make

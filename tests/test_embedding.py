@@ -10,7 +10,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_lib.embedding import EmbeddingLayers, Embeddings, OutputProjection, build_embeddings, parameter_count
+from course_lib.embedding import (
+    EmbeddingLayers,
+    Embeddings,
+    OutputProjection,
+    _range_checked,
+    build_embeddings,
+    parameter_count,
+)
 from course_lib.positional import PositionalEncoding
 
 
@@ -51,16 +58,71 @@ def test_gradient_reaches_only_the_rows_looked_up():
 @pytest.mark.parametrize(
     "ids,match",
     [
-        (torch.tensor([[0, 10]]), "ids contains 10, outside \\[0, vocab_size=10\\)"),
+        (torch.tensor([[0, 10]]), "ids contains 10; expected ids in \\[0, vocab_size=10\\)"),
         (torch.tensor([-1, 2]), "ids contains -1"),
-        (torch.tensor([1.0, 2.0]), "ids has dtype torch.float32"),
-        (torch.tensor([True, False]), "ids has dtype torch.bool"),
-        ([1, 2], "ids must be a torch.Tensor"),
+        (torch.tensor([1.0, 2.0]), "ids=.*dtype torch.float32; expected integer token ids"),
+        (torch.tensor([True, False]), "ids=.*dtype torch.bool; expected integer token ids"),
+        ([1, 2], "ids is a list; expected a torch.Tensor"),
     ],
 )
 def test_bad_ids_raise_naming_the_argument(ids, match):
     with pytest.raises(ValueError, match=match):
         Embeddings(10, 4)(ids)
+
+
+# -- where the id range is checked (a host sync on a GPU) ---------------------------------------
+
+
+class _OnDevice:
+    """Stands in for a tensor on ``device`` (no CUDA needed): what ``_range_checked`` reads."""
+
+    def __init__(self, device: str, numel: int = 6):
+        self.device, self._numel = torch.device(device), numel
+
+    def numel(self) -> int:
+        return self._numel
+
+
+def test_range_is_checked_on_cpu_tensors_only():
+    assert _range_checked(torch.tensor([[1, 2, 3]]))
+    assert not _range_checked(torch.zeros(0, dtype=torch.long))  # nothing to check
+    assert not _range_checked(torch.zeros(2, 3, dtype=torch.long, device="meta"))  # no values
+    # On an accelerator .min().item() would wait for the queued kernels at every step.
+    for device in ("cuda", "cuda:1", "mps", "xpu"):
+        assert not _range_checked(_OnDevice(device)), device
+
+
+def test_range_is_not_checked_while_torch_compile_traces(monkeypatch):
+    ids = torch.tensor([[1, 2, 3]])
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert not _range_checked(ids)  # .item() would break the graph
+
+
+def test_forward_follows_the_range_policy(monkeypatch):
+    """Where the policy says no, forward skips the check (no .item()) and leaves it to the lookup."""
+    import course_lib.embedding as embedding
+
+    emb, bad = Embeddings(10, 4), torch.tensor([[0, 10]])
+    with pytest.raises(ValueError, match="ids contains 10"):
+        emb(bad)
+    monkeypatch.setattr(embedding, "_range_checked", lambda ids: False)
+    with pytest.raises(IndexError):  # torch's own error on the CPU: the check did not run
+        emb(bad)
+    with pytest.raises(ValueError, match="dtype torch.float32"):  # the dtype check costs no sync: kept
+        emb(torch.tensor([1.0]))
+
+
+@pytest.mark.gpu
+def test_lookup_on_cuda_does_not_sync():
+    emb = Embeddings(10, 4).cuda()
+    ids = torch.randint(10, (3, 5), device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # any host sync inside raises
+    try:
+        out = emb(ids)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.testing.assert_close(out, emb.weight[ids] * 2.0)
 
 
 @pytest.mark.parametrize("V,d,name", [(0, 4, "vocab_size"), (5, -1, "d_model"), (5.0, 4, "vocab_size")])
@@ -117,6 +179,7 @@ def test_three_way_sharing_is_one_matrix():
     layers = build_embeddings(16, src_vocab_size=50, tgt_vocab_size=50, shared_vocab=True, tie_output=True)
     assert isinstance(layers, EmbeddingLayers)
     src, tgt, out = layers
+    assert (layers.source, layers.target, layers.output_projection) == (src, tgt, out)
     assert src.weight.data_ptr() == tgt.weight.data_ptr() == out.weight.data_ptr()
     assert parameter_count(src, tgt, out) == 50 * 16
     assert sum(p.numel() for m in layers for p in m.parameters()) == 3 * 50 * 16  # the naive count

@@ -137,16 +137,28 @@ def test_dropout_acts_on_hidden_units_in_training_only():
 def test_wrong_last_dimension_raises():
     with pytest.raises(ValueError, match=r"x has shape \(2, 5\); expected \(\.\.\., d_model=6\)"):
         _ffn()(torch.randn(2, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"^x has shape \(\); expected"):
+        _ffn()(torch.tensor(1.0, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"^x is a list; expected a torch.Tensor of shape \(\.\.\., d_model=6\)"):
+        _ffn()([[0.0] * 6])
 
 
 @pytest.mark.parametrize("kwargs,name", [
     (dict(activation="tanh"), "activation"), (dict(activation="ReLU"), "activation"),
     (dict(dropout=1.0), "dropout"), (dict(d_ff=0), "d_ff"), (dict(d_model=2.0), "d_model"),
+    (dict(d_model=True), "d_model"), (dict(dropout=True), "dropout"), (dict(dropout="0.1"), "dropout"),
+    (dict(dropout=None), "dropout"), (dict(dropout=float("nan")), "dropout"), (dict(activation=None), "activation"),
 ])
 def test_bad_arguments_raise_naming_the_argument(kwargs, name):
     args = dict(d_model=4, d_ff=8) | kwargs
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=rf"^{name}=.*; expected "):
         PositionwiseFFN(**args)
+
+
+def test_sizes_may_be_numpy_or_tensor_integers():
+    ffn = PositionwiseFFN(np.int64(4), torch.tensor(8), dropout=np.float32(0.25))
+    assert type(ffn.d_model) is int and type(ffn.d_ff) is int and (ffn.d_model, ffn.d_ff) == (4, 8)
+    assert ffn.linear1.weight.shape == (8, 4) and ffn.dropout.p == 0.25
 
 
 def test_numpy_twin_rejects_bad_input():

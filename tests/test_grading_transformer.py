@@ -196,7 +196,7 @@ def _greedy(*, causal=True, position=-1, stop_on_any=False, pad_after=True, keep
 @pytest.mark.parametrize(
     "exercise_id,candidate",
     [("transformer.EncoderLayer", EncoderOK), ("transformer.DecoderLayer", DecoderOK),
-     ("decode.greedy_decode", greedy_ok), ("decode.greedy_decode", _greedy())],
+     ("decoding.greedy_decode", greedy_ok), ("decoding.greedy_decode", _greedy())],
 )
 def test_correct_versions_score_full_marks(exercise_id, candidate):
     assert_full_marks(exercise_id, candidate)
@@ -217,15 +217,15 @@ def test_correct_versions_score_full_marks(exercise_id, candidate):
         ("transformer.DecoderLayer", DecoderCausalMaskInCross, "(causal) mask instead of the source"),
         ("transformer.DecoderLayer", DecoderFFNNoResidual, "FFN has no residual"),
         ("transformer.DecoderLayer", DecoderNormalisesMemory, "memory is normalised"),
-        ("decode.greedy_decode", _greedy(causal=False), "without a causal mask"),
-        ("decode.greedy_decode", _greedy(position=0), "first position"),
-        ("decode.greedy_decode", _greedy(stop_on_any=True), "as soon as one row"),
-        ("decode.greedy_decode", _greedy(pad_after=False), "keeps generating"),
-        ("decode.greedy_decode", _greedy(keep_bos=True), "starts with <bos>"),
-        ("decode.greedy_decode", _greedy(use_mask=False), "padding mask is not passed"),
-        ("decode.greedy_decode", _greedy(run_to_max=True), "runs to max_len"),
-        ("decode.greedy_decode", _greedy(no_grad=False), "gradients were being recorded"),
-        ("decode.greedy_decode", _greedy(eval_mode=False), "training mode"),
+        ("decoding.greedy_decode", _greedy(causal=False), "without a causal mask"),
+        ("decoding.greedy_decode", _greedy(position=0), "first position"),
+        ("decoding.greedy_decode", _greedy(stop_on_any=True), "as soon as one row"),
+        ("decoding.greedy_decode", _greedy(pad_after=False), "keeps generating"),
+        ("decoding.greedy_decode", _greedy(keep_bos=True), "starts with <bos>"),
+        ("decoding.greedy_decode", _greedy(use_mask=False), "padding mask is not passed"),
+        ("decoding.greedy_decode", _greedy(run_to_max=True), "runs to max_len"),
+        ("decoding.greedy_decode", _greedy(no_grad=False), "gradients were being recorded"),
+        ("decoding.greedy_decode", _greedy(eval_mode=False), "training mode"),
     ],
 )
 def test_known_mistakes_fail_with_a_named_hint(exercise_id, candidate, named):
@@ -239,12 +239,12 @@ def test_the_decoder_mistake_is_named_in_each_norm_first_setting():
 
 
 def test_a_model_left_in_eval_mode_is_reported():
-    result = check("decode.greedy_decode", _greedy(restore=False), quiet=True)
+    result = check("decoding.greedy_decode", _greedy(restore=False), quiet=True)
     assert any("left in eval mode" in m for _, ok, m in result.cases if not ok), result.cases
 
 
 def test_checks_do_not_touch_the_global_random_state():
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    check("decode.greedy_decode", greedy_ok, quiet=True)
+    check("decoding.greedy_decode", greedy_ok, quiet=True)
     assert torch.equal(torch.get_rng_state(), before)

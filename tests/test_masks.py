@@ -50,10 +50,16 @@ def test_causal_mask_device_and_empty():
     assert causal_mask(0).shape == (0, 0)
 
 
-@pytest.mark.parametrize("bad", [-1, 2.0, True, "3"])
+@pytest.mark.parametrize("bad", [-1, 2.0, True, "3", None, torch.tensor([3]), torch.tensor(3.0)])
 def test_causal_mask_rejects_bad_length(bad):
-    with pytest.raises(ValueError, match="L="):
+    with pytest.raises(ValueError, match=r"^L=.*; expected a non-negative int"):
         causal_mask(bad)
+
+
+@pytest.mark.parametrize("length", [np.int64(3), np.int32(3), torch.tensor(3)])
+def test_causal_mask_accepts_integer_likes(length):
+    # A length read off an array or a tensor (x.shape[0] of a numpy array, lengths.max()).
+    assert torch.equal(causal_mask(length), causal_mask(3))
 
 
 # -- padding_mask ------------------------------------------------------------------------------
@@ -96,11 +102,35 @@ def test_padding_mask_broadcasts_over_queries_in_attention():
         ([[1, 2]], 4, "lengths"),  # not 1-D
         (torch.tensor([1.0, 2.0]), 4, "lengths"),  # not integers
         ([1, 2], -1, "max_len"),
+        ([1, 2], 4.0, "max_len"),
     ],
 )
 def test_padding_mask_rejects_bad_input(lengths, max_len, match):
     with pytest.raises(ValueError, match=match):
         padding_mask(lengths, max_len)
+
+
+@pytest.mark.parametrize(
+    "lengths, shown",
+    [
+        ([2.5], r"lengths\[0\]=2\.5"),  # torch would truncate it to 2
+        ([3, True], r"lengths\[1\]=True"),
+        (np.array([2.0, 1.0]), r"lengths\[0\]=(np\.float64\()?2\.0\)?"),  # numpy 2 shows the type
+        (None, r"lengths=None"),
+        (3, r"lengths=3"),
+        ("31", r"lengths='31'"),
+    ],
+)
+def test_padding_mask_refuses_lengths_that_are_not_integers(lengths, shown):
+    with pytest.raises(ValueError, match=rf"^{shown}; expected .*one length per sequence"):
+        padding_mask(lengths, 4)
+
+
+def test_padding_mask_accepts_integer_likes():
+    expected = padding_mask([3, 1], 4)
+    for lengths, max_len in (([np.int64(3), np.int64(1)], 4), (np.array([3, 1]), np.int64(4)),
+                             (range(3, 0, -2), torch.tensor(4)), (torch.tensor([3, 1], dtype=torch.int32), 4)):
+        assert torch.equal(padding_mask(lengths, max_len), expected), (lengths, max_len)
 
 
 # -- combine_masks -----------------------------------------------------------------------------
@@ -136,14 +166,17 @@ def test_combine_masks_skips_none_and_copies_a_lone_mask():
 
 
 def test_combine_masks_errors_name_the_argument():
-    with pytest.raises(ValueError, match="no mask"):
+    with pytest.raises(ValueError, match=r"^masks=\(\); expected at least one boolean mask .*no mask"):
         combine_masks()
-    with pytest.raises(ValueError, match="no mask"):
+    with pytest.raises(ValueError, match=r"^masks=\(None, None\); expected at least one boolean mask"):
         combine_masks(None, None)
-    with pytest.raises(ValueError, match=r"masks\[2\] has shape \(2, 1, 5\)"):
+    with pytest.raises(ValueError, match=r"^masks\[2\] has shape \(2, 1, 5\); expected a shape that broadcasts with \(4, 4\)"):
         combine_masks(causal_mask(4), None, padding_mask([1, 2], 5))
-    with pytest.raises(ValueError, match=r"masks\[1\] must be a boolean"):
+    with pytest.raises(ValueError, match=r"^masks\[1\]=a tensor of shape \(4, 4\) and dtype torch.float32; "
+                                         r"expected a boolean tensor"):
         combine_masks(causal_mask(4), torch.ones(4, 4))
+    with pytest.raises(ValueError, match=r"^masks\[0\]=\[\[True\]\]; expected a boolean tensor"):
+        combine_masks([[True]])
 
 
 # -- leakage: the causal mask really hides the future --------------------------------------------
@@ -195,13 +228,17 @@ def test_to_torch_mask_matches_torch_helpers_and_round_trips():
 
 
 def test_converters_reject_bad_input():
-    with pytest.raises(ValueError, match="mask must be a boolean"):
+    with pytest.raises(ValueError, match=r"^mask=a tensor .* torch.float32; expected a boolean tensor"):
         to_torch_mask(torch.zeros(3, 3))
-    with pytest.raises(ValueError, match=r"mask has shape \(3, 3\)"):
+    with pytest.raises(ValueError, match=r"^mask has shape \(3, 3\); expected \(B, 1, L_k\)"):
         to_torch_mask(causal_mask(3), key_padding=True)
-    with pytest.raises(ValueError, match="other than 0 and -inf"):
+    with pytest.raises(ValueError, match=r"^mask=.*; expected bool, or float of only 0 and -inf \(it has other values"):
         from_torch_mask(torch.full((3, 3), -1e9))
-    with pytest.raises(ValueError, match=r"mask has shape \(2, 1, 3\)"):
+    with pytest.raises(ValueError, match=r"^mask=.*torch.int64; expected bool, or float of only 0 and -inf$"):
+        from_torch_mask(torch.zeros(3, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"^mask is a list; expected a torch.Tensor"):
+        from_torch_mask([[True]])
+    with pytest.raises(ValueError, match=r"^mask has shape \(2, 1, 3\); expected \(B, L_k\)"):
         from_torch_mask(torch.zeros(2, 1, 3, dtype=torch.bool), key_padding=True)
 
 

@@ -117,6 +117,28 @@ def test_layer_norm_bad_shapes():
         layer_norm(x, torch.ones(D), torch.zeros(2, D))
     with pytest.raises(ValueError, match="gamma"):
         numpy_ref.layer_norm(x.numpy(), np.ones(7), np.zeros(D))
+    with pytest.raises(ValueError, match=r"^gamma is a list; expected a torch.Tensor of shape \(D,\) = \(8,\)"):
+        layer_norm(x, [1.0] * D, torch.zeros(D))
+    with pytest.raises(ValueError, match=r"^x has shape \(\); expected \(\.\.\., D\) with at least one axis"):
+        layer_norm(torch.tensor(1.0), torch.ones(1), torch.zeros(1))
+
+
+@pytest.mark.parametrize("eps", [-1.0, -1e-12, float("nan"), float("inf"), True, "1e-5", None])
+def test_function_and_module_refuse_the_same_eps(eps):
+    # A negative eps makes var + eps negative for a nearly constant vector: NaN, not an error.
+    x = torch.randn(2, D)
+    with pytest.raises(ValueError, match=r"^eps=.*; expected a finite number >= 0$"):
+        layer_norm(x, torch.ones(D), torch.zeros(D), eps)
+    with pytest.raises(ValueError, match=r"^eps=.*; expected a finite number >= 0$"):
+        LayerNorm(D, eps=eps)
+    with pytest.raises(ValueError, match=r"^eps="):
+        Residual(D, nn.Identity(), False, eps=eps)
+
+
+def test_eps_zero_and_integer_likes_are_accepted():
+    ln = LayerNorm(np.int64(D), eps=0)
+    assert type(ln.d_model) is int and type(ln.eps) is float and ln.eps == 0.0
+    assert ln.weight.shape == (D,) and LayerNorm(torch.tensor(D)).d_model == D
 
 
 # -- LayerNorm -----------------------------------------------------------------------------------
@@ -160,6 +182,11 @@ def test_layer_norm_module_rejects_wrong_width():
         LayerNorm(D)(torch.randn(2, 7))
     with pytest.raises(ValueError, match="d_model"):
         LayerNorm(0)
+    for bad in (True, 8.0, "8"):
+        with pytest.raises(ValueError, match=r"^d_model=.*; expected a positive int"):
+            LayerNorm(bad)
+    with pytest.raises(ValueError, match=r"^x is a list; expected a torch.Tensor of shape \(\.\.\., d_model=8\)"):
+        LayerNorm(D)([0.0] * D)
 
 
 # -- Residual ------------------------------------------------------------------------------------
@@ -294,9 +321,14 @@ def test_two_residuals_reproduce_torch_encoder_layer(norm_first):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="norm_first"):
+    with pytest.raises(ValueError, match=r"^norm_first=0.1; expected True or False"):
         Residual(D, _Sub(), 0.1)
-    with pytest.raises(ValueError, match="sublayer"):
+    with pytest.raises(ValueError, match=r"^sublayer='attention'; expected a callable"):
         Residual(D, "attention", False)
-    with pytest.raises(ValueError, match=r"sublayer returned shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"sublayer's output has shape \(2, 3\); expected x's shape \(2, 8\)"):
         Residual(D, lambda x: x[..., :3], False)(torch.randn(2, D))
+    with pytest.raises(ValueError, match=r"sublayer's output is a list; expected a torch.Tensor"):
+        Residual(D, lambda x: [x], False)(torch.randn(2, D))
+    for dropout in (1.0, -0.1, True, "0.1"):
+        with pytest.raises(ValueError, match=r"^dropout=.*; expected a probability 0 <= dropout < 1"):
+            Residual(D, _Sub(), False, dropout)

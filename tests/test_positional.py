@@ -97,13 +97,61 @@ def test_values_are_bounded_and_rows_have_norm_sqrt_half_d():
     assert len(torch.unique(pe.round(decimals=6), dim=0)) == 5000  # every position distinct
 
 
-@pytest.mark.parametrize("max_len,d_model,name", [(5, 7, "d_model"), (5, 0, "d_model"), (0, 4, "max_len"),
-                                                  (-3, 4, "max_len"), (5.0, 4, "max_len"), (5, True, "d_model")])
+@pytest.mark.parametrize("max_len,d_model,name", [(5, 7, "d_model"), (5, 0, "d_model"), (-3, 4, "max_len"),
+                                                  (5.0, 4, "max_len"), (5, True, "d_model"), (True, 4, "max_len")])
 def test_bad_sizes_raise_naming_the_argument(max_len, d_model, name):
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=rf"^{name}=.*; expected "):
         sinusoidal_encoding(max_len, d_model)
     with pytest.raises(ValueError, match=name):
         numpy_ref.sinusoidal_encoding(max_len, d_model)
+
+
+def test_zero_positions_give_an_empty_table():
+    # Legal, like torch.empty(0, 4): e.g. the encoding of an empty prefix. (The numpy twin,
+    # a from-scratch view, still asks for at least one position.)
+    pe = sinusoidal_encoding(0, 4)
+    assert pe.shape == (0, 4) and pe.dtype == torch.float32
+    with pytest.raises(ValueError, match="max_len"):
+        numpy_ref.sinusoidal_encoding(0, 4)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.complex64, "float32", np.float32, None])
+def test_a_table_that_is_not_floating_point_is_refused(dtype):
+    # Cast to int64 the table would hold only 0, 1 and -1 (and True/False for bool).
+    with pytest.raises(ValueError, match=r"^dtype=.*; expected a floating-point torch.dtype"):
+        sinusoidal_encoding(4, 8, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_every_floating_dtype_is_accepted(dtype):
+    pe = sinusoidal_encoding(4, 8, dtype=dtype)
+    assert pe.dtype == dtype
+    torch.testing.assert_close(pe.double(), sinusoidal_encoding(4, 8, dtype=torch.float64), rtol=0, atol=1e-2)
+
+
+@pytest.mark.parametrize("base", [float("nan"), float("inf"), 0, -10000.0, True, "10000"])
+def test_bad_base_is_a_value_error_naming_it(base):
+    # Unchecked, NaN gives a NaN table and base <= 0 a bare "math domain error".
+    for call in (lambda: sinusoidal_encoding(4, 8, base=base), lambda: frequencies(8, base=base),
+                 lambda: relative_rotation(1, 8, base=base)):
+        with pytest.raises(ValueError, match=r"^base=.*; expected a finite number > 0$"):
+            call()
+
+
+def test_sizes_and_offsets_may_be_numpy_or_tensor_integers():
+    torch.testing.assert_close(sinusoidal_encoding(np.int64(6), torch.tensor(8)), sinusoidal_encoding(6, 8))
+    torch.testing.assert_close(relative_rotation(np.int64(2), 8), relative_rotation(2, 8))
+    torch.testing.assert_close(relative_rotation(torch.tensor(-3), np.int32(8)), relative_rotation(-3, 8))
+    m = PositionalEncoding(np.int64(8), max_len=torch.tensor(20))
+    assert (type(m.d_model), type(m.max_len)) == (int, int)
+    x = torch.zeros(1, 3, 8)
+    torch.testing.assert_close(m(x, offset=np.int64(2)), m(x, offset=2))
+    for bad in (2.0, True, torch.tensor([2]), -1):
+        with pytest.raises(ValueError, match=r"^offset=.*; expected a non-negative int"):
+            m(x, offset=bad)
+    for bad in (2.0, True, "2", None):
+        with pytest.raises(ValueError, match=r"^k=.*; expected an int offset"):
+            relative_rotation(bad, 8)
 
 
 # -- relative positions: a fixed rotation ------------------------------------------------------
@@ -195,13 +243,28 @@ def test_sequence_longer_than_max_len_raises_a_clear_error():
 
 @pytest.mark.parametrize("shape", [(2, 5, 12), (16,)])
 def test_wrong_input_shape_raises(shape):
-    with pytest.raises(ValueError, match="x has shape"):
+    with pytest.raises(ValueError, match=r"^x has shape .*; expected \(B, L, d_model=16\)"):
         PositionalEncoding(16, max_len=10)(torch.zeros(shape))
+    with pytest.raises(ValueError, match=r"^x is a list; expected a torch.Tensor"):
+        PositionalEncoding(16, max_len=10)([[0.0] * 16])
 
 
 def test_odd_d_model_raises():
-    with pytest.raises(ValueError, match="d_model=5 is odd"):
+    with pytest.raises(ValueError, match=r"^d_model=5; expected an even int"):
         PositionalEncoding(5)
+    with pytest.raises(ValueError, match=r"^d_model=7; expected an even int"):
+        frequencies(7)
+
+
+@pytest.mark.parametrize("module", [PositionalEncoding, LearnedPositionalEmbedding])
+def test_modules_refuse_bad_sizes_and_dropout(module):
+    with pytest.raises(ValueError, match=r"^max_len=0; expected a positive int"):
+        module(8, max_len=0)
+    with pytest.raises(ValueError, match=r"^d_model=True; expected a positive int"):
+        module(True, max_len=4)
+    for dropout in (1.0, -0.5, True, "0.1"):
+        with pytest.raises(ValueError, match=r"^dropout=.*; expected a probability 0 <= dropout < 1"):
+            module(8, max_len=4, dropout=dropout)
 
 
 def test_positions_break_permutation_equivariance_of_self_attention():

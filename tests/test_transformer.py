@@ -1,4 +1,4 @@
-"""Tests of course_lib.transformer and course_lib.decode.
+"""Tests of course_lib.transformer and course_lib.decoding.
 
 References: torch.nn.TransformerEncoderLayer / DecoderLayer / TransformerEncoder /
 TransformerDecoder (outputs and gradients), parameter counts computed from the formulas,
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.testing import assert_close
 
 from course_lib.data import JOINT_VOCAB, Vocab, make_batch
-from course_lib.decode import greedy_decode
+from course_lib.decoding import greedy_decode
 from course_lib.embedding import parameter_count
 from course_lib.masks import causal_mask, combine_masks, padding_mask, to_torch_mask
 from course_lib.norm import LayerNorm
@@ -280,8 +281,8 @@ def test_layers_keep_their_latest_attention_weights():
 
 def test_tied_embeddings_share_one_matrix_and_untied_have_three():
     tied, untied = _model(), _model(tie_embeddings=False)
-    assert tied.src_embed is tied.tgt_embed and tied.generator.weight is tied.tgt_embed.weight
-    assert len({id(untied.src_embed.weight), id(untied.tgt_embed.weight), id(untied.generator.weight)}) == 3
+    assert tied.src_embed is tied.tgt_embed and tied.output_projection.weight is tied.tgt_embed.weight
+    assert len({id(untied.src_embed.weight), id(untied.tgt_embed.weight), id(untied.output_projection.weight)}) == 3
     assert parameter_count(untied) - parameter_count(tied) == 2 * 23 * D
     # A gradient step through the output projection moves the input embedding too.
     logits = tied(_ids(0, (B, S)), _ids(1, (B, T)), tgt_mask=causal_mask(T))
@@ -346,7 +347,7 @@ def test_base_model_parameter_count_per_part(norm_first):
     [
         (dict(num_heads=6), r"d_model=512 is not divisible by num_heads=6"),
         (dict(d_model=10, num_heads=5, d_ff=8), None),
-        (dict(d_model=9, num_heads=3), "d_model=9 is odd"),
+        (dict(d_model=9, num_heads=3), "d_model=9; expected an even d_model"),
         (dict(vocab_size=0), "vocab_size"),
         (dict(num_layers=2.0), "num_layers"),
         (dict(d_ff=True), "d_ff"),
@@ -368,12 +369,38 @@ def test_config_validation_names_the_field(kwargs, match):
         TransformerConfig(**kwargs)
 
 
+def test_config_accepts_integer_likes_as_ints_and_refuses_bools():
+    config = TransformerConfig(vocab_size=np.int64(23), d_model=torch.tensor(16), num_heads=np.int32(4),
+                               d_ff=32, num_layers=2, dropout=0, pad_id=np.int64(1))
+    fields = (config.vocab_size, config.d_model, config.num_heads, config.pad_id)
+    assert fields == (23, 16, 4, 1) and all(type(v) is int for v in fields)
+    assert config.dropout == 0.0 and type(config.dropout) is float
+    with pytest.raises(ValueError, match=r"pad_id=True; expected an int in \[0, vocab_size=37000\)"):
+        TransformerConfig(pad_id=True)
+    with pytest.raises(ValueError, match=r"dropout='0.1'; expected a probability"):
+        TransformerConfig(dropout="0.1")
+    with pytest.raises(ValueError, match=r"activation='tanh'; expected one of 'relu', 'gelu'"):
+        TransformerConfig(activation="tanh")
+
+
+@pytest.mark.parametrize("cls", [EncoderLayer, DecoderLayer])
+def test_layers_reject_bad_dropout_and_norm_first(cls):
+    with pytest.raises(ValueError, match=r"dropout=True; expected a probability"):
+        cls(D, H, FF, dropout=True)
+    with pytest.raises(ValueError, match=r"dropout=1.0; expected a probability"):
+        cls(D, H, FF, dropout=1.0)
+    with pytest.raises(ValueError, match=r"norm_first=1; expected True or False"):
+        cls(D, H, FF, norm_first=1)
+
+
 def test_modules_reject_a_wrong_config_and_bad_ids():
     with pytest.raises(ValueError, match="TransformerConfig"):
         Encoder({"d_model": 16})
     model = _model()
     with pytest.raises(ValueError, match=r"src has shape \(6,\)"):
         model.encode(_ids(0, (S,)))
+    with pytest.raises(ValueError, match=r"tgt_in is a list; expected a torch.Tensor of shape \(B, T\)"):
+        model.decode([[1, 2]], torch.zeros(1, S, D))
     with pytest.raises(ValueError, match="max_len"):
         model.encode(_ids(0, (1, 40)))
 

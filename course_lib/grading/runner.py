@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import inspect
 import json
 import re
 import subprocess
@@ -189,7 +191,6 @@ class _Kernel:
             timeout_func=lambda cell: self.timeout,
             interrupt_on_timeout=True,
             allow_errors=True,
-            shutdown_kernel="immediate",
             resources={"metadata": {"path": str(folder)}},
             on_cell_executed=self._keep_reply,
         )
@@ -204,10 +205,28 @@ class _Kernel:
         await self.client.async_start_new_kernel_client()
 
     async def stop(self) -> None:
+        """Kill the kernel if it still runs, then release its connection file, ports and channels.
+
+        Uses the kernel manager and client that nbclient exposes (``client.km``, ``client.kc``)
+        through jupyter_client's public API, in the order of nbclient's own cleanup. A dead,
+        stuck or half-started kernel is cleaned up too; calling it again does nothing.
+        """
+        km, kc = self.client.km, self.client.kc
+        self.client.km = self.client.kc = None
+        if km is None:
+            return
         try:
-            await self.client._async_cleanup_kernel()
-        except Exception:  # already dead or half-started: nothing left to clean
+            if await _settled(km.is_alive()):
+                # now=True: a stuck cell would only delay a polite shutdown request
+                await _settled(km.shutdown_kernel(now=True))  # kills the process, then cleans up
+                km = None
+        except Exception:  # it died meanwhile: the cleanup below is still needed
             pass
+        if km is not None:  # a dead or half-started kernel still holds its files, ports, zmq context
+            with contextlib.suppress(Exception):
+                await _settled(km.cleanup_resources())
+        if kc is not None:
+            await _settled(kc.stop_channels())
 
     async def run(self, source: str, timeout: float) -> _Outcome:
         self.timeout, self.reply = timeout, None
@@ -239,6 +258,11 @@ class _Kernel:
             timed_out = ename == "KeyboardInterrupt" and seconds >= timeout
             return _Outcome("error", seconds, timed_out, asked_exit, ename, evalue, stdout)
         return _Outcome("ok", seconds, asked_exit=asked_exit, stdout=stdout)
+
+
+async def _settled(value):
+    """Await ``value`` if it is awaitable (jupyter_client's async managers), else return it."""
+    return await value if inspect.isawaitable(value) else value
 
 
 async def _cancel_stray_tasks() -> None:

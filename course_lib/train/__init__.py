@@ -35,16 +35,17 @@ divided by what the device could do in that time.
 The package has one module per concept: :mod:`~course_lib.train.recipe` (loss, schedule,
 FLOPs and MFU), :mod:`~course_lib.train.config` (:class:`TrainConfig`, presets, overrides),
 :mod:`~course_lib.train.batches` (:class:`BatchStream`), :mod:`~course_lib.train.evaluation`
-(:func:`evaluate`, attention maps, the report), :mod:`~course_lib.train.checkpoint`,
+(:func:`evaluate`, attention maps), :mod:`~course_lib.train.checkpoint`,
 :mod:`~course_lib.train.loop` (:func:`train`) and :mod:`~course_lib.train.cli`
-(``course-train``). Every name below is importable from ``course_lib.train`` itself.
+(``course-train`` and its end-of-run :func:`report`). Every name below is importable from
+``course_lib.train`` itself.
 """
 
 from course_lib.train.batches import BatchStream
 from course_lib.train.checkpoint import RESUMABLE_CHANGES, CheckpointError, load_checkpoint, save_checkpoint
-from course_lib.train.cli import build_parser, config_from_args, main
+from course_lib.train.cli import build_parser, config_from_args, main, report
 from course_lib.train.config import PRESETS, TrainConfig, apply_overrides, pick_device, preset
-from course_lib.train.evaluation import AttentionMaps, attention_maps, evaluate, report
+from course_lib.train.evaluation import AttentionMaps, attention_maps, evaluate
 from course_lib.train.loop import TrainResult, train
 from course_lib.train.recipe import PEAK_TFLOPS, estimate_mfu, label_smoothed_loss, model_flops, noam_lr, peak_flops
 

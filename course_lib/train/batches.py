@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
+from course_lib._validate import fail, integer, positive_int
 from course_lib.data import make_batch
 
 
@@ -41,10 +42,12 @@ class BatchStream:
 
     def __init__(self, numbers: Sequence[int], *, batch_size: int, seed: int, direction: str = "en-zh",
                  rank: int = 0, world_size: int = 1):
+        batch_size, world_size = positive_int("batch_size", batch_size), positive_int("world_size", world_size)
+        rank = integer("rank", rank, minimum=0, maximum=world_size - 1)
         if batch_size % world_size:
-            raise ValueError(f"batch_size={batch_size} is not divisible by world_size={world_size}")
+            raise fail("batch_size", batch_size, f"a multiple of world_size={world_size}")
         if len(numbers) < batch_size:
-            raise ValueError(f"{len(numbers)} training numbers cannot fill batch_size={batch_size}")
+            raise fail("batch_size", batch_size, f"at most the {len(numbers)} training numbers")
         self.numbers, self.batch_size, self.seed, self.direction = list(numbers), batch_size, seed, direction
         self.rank, self.world_size = rank, world_size
         self.epoch, self.index = 0, 0

@@ -1,7 +1,8 @@
-"""The ``course-train`` command line: argument parser, configuration, entry point.
+"""The ``course-train`` command line: argument parser, configuration, entry point, end-of-run report.
 
 :func:`main` is the console script ``course-train`` and what ``python -m course_lib.train``
-and ``torchrun -m course_lib.train`` run (via ``__main__.py``).
+and ``torchrun -m course_lib.train`` run (via ``__main__.py``); after a run it prints
+:func:`report`: sample translations of held-out numbers, and the run's figures.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
-from course_lib.train.checkpoint import CheckpointError, _config_dict
-from course_lib.train.config import PRESETS, TrainConfig, apply_overrides, preset
-from course_lib.train.evaluation import report
-from course_lib.train.loop import train
+from course_lib.data import Splits, make_splits
+from course_lib.train.checkpoint import CheckpointError
+from course_lib.train.config import PRESETS, TrainConfig, apply_overrides, config_dict, preset
+from course_lib.train.evaluation import attention_maps, evaluate
+from course_lib.train.loop import TrainResult, train
 
 
 # --------------------------------------------------------------------------- command line
@@ -72,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     if args.print_config:
-        print(json.dumps(_config_dict(config), indent=2))
+        print(json.dumps(config_dict(config), indent=2))
         return 0
     try:
         result = train(config, resume=args.resume)
@@ -91,3 +94,69 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch.distributed as dist
         dist.destroy_process_group()
     return 0
+
+
+# --------------------------------------------------------------------------- end-of-run report
+
+
+def report(result: TrainResult, *, count: int = 5) -> list[str]:
+    """Print sample translations of held-out numbers; with ``out``, save the run's figures.
+
+    Prints ``count`` numbers of each held-out set with the model's greedy translation, and,
+    when the run has an ``out`` directory, writes ``curves.png``
+    (:func:`course_lib.viz.training_curves`) and ``attention.png`` (the last decoder layer's
+    cross-attention, per head, for one held-out number) into it.
+
+    Parameters
+    ----------
+    result : TrainResult
+        What :func:`train` returned.
+    count : int, default 5
+        Numbers shown from each held-out set.
+
+    Returns
+    -------
+    list of str
+        The printed lines.
+    """
+    config = result.config
+    splits = make_splits(train_size=config.train_size, test_size=config.test_size, seed=config.seed)
+    sets = (("uniform", splits.test_uniform[:count]), ("zero-heavy", splits.test_zero_heavy[:count]))
+    lines = []
+    for name, numbers in sets:
+        scored = evaluate(result.model, numbers, direction=config.direction, device=result.device,
+                          return_predictions=True)
+        lines.append(f"held-out numbers ({name}), greedy translations:")
+        lines += [f"  {'✓' if ok else '✗'} {n:>11,} → {text}"
+                  for n, text, ok in zip(numbers, scored["predictions"], scored["correct"])]
+    print("\n".join(lines))
+    if config.out and result.metrics:
+        paths = _save_figures(result, splits, Path(config.out))
+        print("figures: " + ", ".join(str(p) for p in paths))
+    return lines
+
+
+def _save_figures(result: TrainResult, splits: Splits, out: Path) -> list[Path]:
+    """Write ``curves.png`` and ``attention.png`` of a finished run into ``out``; return their paths."""
+    import matplotlib.pyplot as plt
+
+    from course_lib.viz import attention_grid, gloss, training_curves
+
+    config = result.config
+    number = next((n for n in splits.test_zero_heavy if n >= 100_000), splits.test_zero_heavy[0])
+    maps = attention_maps(result.model, number, direction=config.direction)
+    cross = maps.cross[-1]  # (H, T, S)
+    # Files only: with interactive mode off no window opens, whatever the backend, and
+    # savefig renders a PNG itself; the backend and the interactive state are left as they were.
+    with plt.ioff():
+        figures = {
+            "curves.png": training_curves(result.metrics, losses=result.losses, title="course-train"),
+            "attention.png": attention_grid(
+                cross, titles=[f"head {h}" for h in range(cross.shape[0])], annotate=False,
+                x_labels=gloss(maps.src_tokens), y_labels=gloss(maps.tgt_tokens), ncols=2,
+                suptitle=f"{number:,}: cross-attention of the last decoder layer"),
+        }
+        for name, fig in figures.items():
+            fig.savefig(out / name, dpi=100)
+            plt.close(fig)
+    return [out / name for name in figures]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from course_lib._validate import fail, one_of, positive_int, probability
 from course_lib.data import JOINT_VOCAB
 from course_lib.transformer import TransformerConfig
 
@@ -105,18 +106,31 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "warmup_steps", "eval_every", "eval_size",
                      "train_size", "test_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}; expected a positive int")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing={self.label_smoothing}; expected a value in [0, 1)")
-        if self.direction not in ("en-zh", "zh-en"):
-            raise ValueError(f"direction={self.direction!r}; expected 'en-zh' or 'zh-en'")
+            setattr(self, name, positive_int(name, getattr(self, name)))
+        self.label_smoothing = probability("label_smoothing", self.label_smoothing)
+        one_of("direction", self.direction, ("en-zh", "zh-en"))
         if self.model.vocab_size != len(JOINT_VOCAB):
-            raise ValueError(f"model.vocab_size={self.model.vocab_size}; expected len(JOINT_VOCAB)="
-                             f"{len(JOINT_VOCAB)} (the task's shared vocabulary)")
+            raise fail("model.vocab_size", self.model.vocab_size,
+                       f"len(JOINT_VOCAB)={len(JOINT_VOCAB)} (the task's shared vocabulary)")
         if self.eval_size > self.test_size:
-            raise ValueError(f"eval_size={self.eval_size} exceeds test_size={self.test_size}")
+            raise fail("eval_size", self.eval_size, f"at most test_size={self.test_size}")
+
+
+def config_dict(config: TrainConfig) -> dict:
+    """The configuration as plain data (the model's fields nested under ``"model"``), as checkpoints store it.
+
+    Parameters
+    ----------
+    config : TrainConfig
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``betas`` is a list, since a tuple comes back from JSON as one.
+    """
+    d = dataclasses.asdict(config)
+    d["betas"] = list(d["betas"])  # compare like with like
+    return d
 
 
 #: Named starting points for ``course-train --preset``.
@@ -137,9 +151,7 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
 
 def preset(name: str) -> TrainConfig:
     """A fresh :class:`TrainConfig` of the preset called ``name`` ("tiny" or "gpu")."""
-    if name not in PRESETS:
-        raise ValueError(f"preset={name!r}; expected one of {sorted(PRESETS)}")
-    return PRESETS[name]()
+    return PRESETS[one_of("preset", name, sorted(PRESETS))]()
 
 
 def _parse_value(text: str, kind, key: str):
@@ -153,7 +165,7 @@ def _parse_value(text: str, kind, key: str):
     if origin is tuple:
         parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
         if len(parts) != len(args):
-            raise ValueError(f"--set {key}={text}: expected {len(args)} comma-separated values")
+            raise fail(f"--set {key}", text, f"{len(args)} comma-separated values")
         return tuple(_parse_value(p.strip(), a, key) for a, p in zip(args, parts))
     if kind is bool:
         lowered = text.strip().lower()
@@ -161,14 +173,14 @@ def _parse_value(text: str, kind, key: str):
             return True
         if lowered in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"--set {key}={text}: expected true or false")
+        raise fail(f"--set {key}", text, "true or false")
     try:
         if kind is int:
             return int(text.replace("_", ""))
         if kind is float:
             return float(text)
     except ValueError:
-        raise ValueError(f"--set {key}={text}: expected {kind.__name__}") from None
+        raise fail(f"--set {key}", text, kind.__name__) from None
     return text
 
 
@@ -205,17 +217,17 @@ def apply_overrides(config: TrainConfig, overrides: Sequence[str]) -> TrainConfi
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ValueError(f"--set {item!r}: expected key=value")
+            raise fail("--set", item, "key=value")
         bare = key.removeprefix("model.")
         if key != bare or (bare in model_types and bare not in train_types):
             if bare not in model_types:
-                raise ValueError(f"--set {key}: unknown model key; expected one of {sorted(model_types)}")
+                raise fail("--set model key", bare, f"a known model key, one of {sorted(model_types)}")
             model_changes[bare] = _parse_value(text, model_types[bare], key)
         elif key in train_types and key != "model":
             train_changes[key] = _parse_value(text, train_types[key], key)
         else:
             known = sorted((set(train_types) - {"model"}) | set(model_types))
-            raise ValueError(f"--set {key}: unknown key; expected one of {known}")
+            raise fail("--set key", key, f"a known key, one of {known}")
     model = dataclasses.replace(config.model, **model_changes)
     return dataclasses.replace(config, model=model, **train_changes)
 
@@ -233,7 +245,8 @@ def pick_device(requested: str | None = None) -> torch.device:
         available = {"cpu": True, "cuda": torch.cuda.is_available(),
                      "mps": torch.backends.mps.is_available()}
         if not available.get(device.type, False):
-            raise ValueError(f"device={requested!r} is not available on this machine")
+            have = ", ".join(repr(name) for name, ok in available.items() if ok)
+            raise fail("device", requested, f"a device available on this machine ({have})")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")

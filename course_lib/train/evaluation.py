@@ -1,29 +1,23 @@
-"""What the model learned: held-out scores, attention maps, and the end-of-run report.
+"""What the model learned: held-out scores and attention maps.
 
 :func:`evaluate` scores a model on held-out numbers (teacher-forced loss and token
 accuracy, greedy exact match); :func:`attention_maps` collects every layer's attention
-weights for one translation pair (:class:`AttentionMaps`); :func:`report` prints sample
-translations after a run and saves its figures.
+weights for one translation pair (:class:`AttentionMaps`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from course_lib.data import JOINT_VOCAB, Vocab, make_batch, make_splits
-from course_lib.decode import greedy_decode
+from course_lib.data import JOINT_VOCAB, Vocab, make_batch
+from course_lib.decoding import greedy_decode
 from course_lib.train.recipe import label_smoothed_loss
 from course_lib.transformer import Transformer
-
-if typing.TYPE_CHECKING:  # only an annotation: loop.py imports this module
-    from course_lib.train.loop import TrainResult
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -63,7 +57,7 @@ def evaluate(model: Transformer, numbers: Sequence[int], *, direction: str = "en
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    loss_sum = correct_tokens = tokens = exact = 0.0
+    loss_sum = correct_tokens = tokens = 0.0
     predictions: list[str] = []
     correct: list[bool] = []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
@@ -71,30 +65,35 @@ def evaluate(model: Transformer, numbers: Sequence[int], *, direction: str = "en
         for start in range(0, len(numbers), batch_size):
             batch = make_batch(numbers[start:start + batch_size], direction=direction,
                                shared_vocab=True).to(device)
-            with autocast:
-                logits = model(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)  # (B, T, V)
-                # Decoding reads only the source: at most twice its length, never the target's.
-                out = greedy_decode(model, batch.src, 2 * batch.src.shape[1] + 2, bos_id=Vocab.BOS,
-                                    eos_id=Vocab.EOS, src_mask=batch.src_mask)  # (B, <= L)
-            real = batch.tgt_out != Vocab.PAD  # (B, T)
-            loss_sum += label_smoothed_loss(logits, batch.tgt_out, smoothing=0.0, ignore_index=Vocab.PAD,
-                                            reduction="sum").item()
-            correct_tokens += ((logits.argmax(-1) == batch.tgt_out) & real).sum().item()
-            tokens += real.sum().item()
-            for row_out, row_ref in zip(out.tolist(), batch.tgt_out.tolist()):
-                text = JOINT_VOCAB.decode(row_out)
-                ok = text == JOINT_VOCAB.decode(row_ref)
-                exact += ok
-                if return_predictions:
-                    predictions.append(text)
-                    correct.append(ok)
+            batch_loss, batch_correct, batch_tokens, texts, oks = _score_batch(model, batch, autocast)
+            loss_sum += batch_loss
+            correct_tokens += batch_correct
+            tokens += batch_tokens
+            predictions += texts
+            correct += oks
     finally:
         model.train(was_training)
     result = {"loss": loss_sum / tokens, "token_accuracy": correct_tokens / tokens,
-              "exact_match": exact / len(numbers), "n": len(numbers)}
+              "exact_match": sum(correct) / len(numbers), "n": len(numbers)}
     if return_predictions:
         result.update(predictions=predictions, correct=correct)
     return result
+
+
+def _score_batch(model: Transformer, batch, autocast) -> tuple[float, float, float, list[str], list[bool]]:
+    """One batch's summed loss, right target tokens, target tokens, greedy translations and their verdicts."""
+    with autocast:
+        logits = model(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)  # (B, T, V)
+        # Decoding reads only the source: at most twice its length, never the target's.
+        out = greedy_decode(model, batch.src, 2 * batch.src.shape[1] + 2, bos_id=Vocab.BOS,
+                            eos_id=Vocab.EOS, src_mask=batch.src_mask)  # (B, <= L)
+    real = batch.tgt_out != Vocab.PAD  # (B, T)
+    loss_sum = label_smoothed_loss(logits, batch.tgt_out, smoothing=0.0, ignore_index=Vocab.PAD,
+                                   reduction="sum").item()
+    correct_tokens = ((logits.argmax(-1) == batch.tgt_out) & real).sum().item()
+    texts = [JOINT_VOCAB.to_text(row) for row in out.tolist()]
+    oks = [text == JOINT_VOCAB.to_text(ref) for text, ref in zip(texts, batch.tgt_out.tolist())]
+    return loss_sum, correct_tokens, real.sum().item(), texts, oks
 
 
 # --------------------------------------------------------------------------- what the model learned
@@ -154,51 +153,3 @@ def attention_maps(model: Transformer, number: int, *, direction: str = "en-zh")
         tgt_tokens=[JOINT_VOCAB.itos[i] for i in batch.tgt_out[0].tolist()],  # row t predicts tgt_out[t]
         logits=logits,
     )
-
-
-def report(result: TrainResult, *, count: int = 5) -> list[str]:
-    """Print sample translations of held-out numbers; with ``out``, save the run's figures.
-
-    Prints ``count`` numbers of each held-out set with the model's greedy translation, and,
-    when the run has an ``out`` directory, writes ``curves.png``
-    (:func:`course_lib.viz.training_curves`) and ``attention.png`` (the last decoder layer's
-    cross-attention, per head, for one held-out number) into it.
-
-    Returns
-    -------
-    list of str
-        The printed lines.
-    """
-    config = result.config
-    splits = make_splits(train_size=config.train_size, test_size=config.test_size, seed=config.seed)
-    sets = (("uniform", splits.test_uniform[:count]), ("zero-heavy", splits.test_zero_heavy[:count]))
-    lines = []
-    for name, numbers in sets:
-        scored = evaluate(result.model, numbers, direction=config.direction, device=result.device,
-                          return_predictions=True)
-        lines.append(f"held-out numbers ({name}), greedy translations:")
-        lines += [f"  {'✓' if ok else '✗'} {n:>11,} → {text}"
-                  for n, text, ok in zip(numbers, scored["predictions"], scored["correct"])]
-    print("\n".join(lines))
-    if config.out and result.metrics:
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only: no window, also on a machine with a display
-        import matplotlib.pyplot as plt
-
-        from course_lib.viz import attention_grid, gloss, training_curves
-
-        out = Path(config.out)
-        fig = training_curves(result.metrics, losses=result.losses, title="course-train")
-        fig.savefig(out / "curves.png", dpi=100)
-        plt.close(fig)
-        number = next((n for n in splits.test_zero_heavy if n >= 100_000), splits.test_zero_heavy[0])
-        maps = attention_maps(result.model, number, direction=config.direction)
-        cross = maps.cross[-1]  # (H, T, S)
-        fig = attention_grid(cross, titles=[f"head {h}" for h in range(cross.shape[0])], annotate=False,
-                             x_labels=gloss(maps.src_tokens), y_labels=gloss(maps.tgt_tokens), ncols=2,
-                             suptitle=f"{number:,}: cross-attention of the last decoder layer")
-        fig.savefig(out / "attention.png", dpi=100)
-        plt.close(fig)
-        print(f"figures: {out / 'curves.png'}, {out / 'attention.png'}")
-    return lines

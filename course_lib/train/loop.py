@@ -3,6 +3,11 @@
 One optimizer step per batch with the paper's recipe, periodic evaluation and atomic
 checkpoints on rank 0, exact resumption, a graceful first Ctrl-C, and
 DistributedDataParallel under ``torchrun`` (``WORLD_SIZE > 1``).
+
+:func:`train` reads as its steps: ``_setup`` builds the run (a ``_Run``), ``_restore``
+continues it from a checkpoint or seeds it afresh, and ``_run_steps`` loops over ``_step``
+(one optimizer step), ``_flush`` (the per-step statistics, kept on the device and brought
+to the host every few steps for the losses and the progress bar) and ``_evaluate_and_save``.
 """
 
 from __future__ import annotations
@@ -15,16 +20,16 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from course_lib.data import Vocab, make_splits
+from course_lib.data import Splits, Vocab, make_splits
 from course_lib.train.batches import BatchStream
-from course_lib.train.checkpoint import (_FORMAT, _config_dict, _rng_state, _set_rng_state, load_checkpoint,
-                                         save_checkpoint)
+from course_lib.train.checkpoint import restore_run_checkpoint, save_run_checkpoint
 from course_lib.train.config import TrainConfig, pick_device
 from course_lib.train.evaluation import evaluate
 from course_lib.train.recipe import estimate_mfu, label_smoothed_loss, model_flops, noam_lr, peak_flops
@@ -49,8 +54,6 @@ class TrainResult:
         One entry per evaluation, as written to ``metrics.jsonl``.
     step : int
         Steps done.
-    interrupted : bool
-        True when the run stopped on Ctrl-C (after saving a checkpoint).
     device : torch.device
     """
 
@@ -59,51 +62,7 @@ class TrainResult:
     losses: list[float]
     metrics: list[dict]
     step: int
-    interrupted: bool
     device: torch.device
-
-
-class _StopFlag:
-    """Turns the first Ctrl-C into a request to stop at the end of the current step."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:  # a second Ctrl-C: stop now, without a checkpoint
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-def _distributed() -> tuple[int, int]:
-    """This process's (rank, world size), starting the process group under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1
-    import torch.distributed as dist
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    return dist.get_rank(), dist.get_world_size()
-
-
-def _write_metrics(out: Path | None, metrics: list[dict]) -> None:
-    if out is None:
-        return
-    tmp = out / ".metrics.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(m) + "\n" for m in metrics))
-    os.replace(tmp, out / "metrics.jsonl")
 
 
 def train(config: TrainConfig, *, resume: bool = False, on_step: Callable[[int], None] | None = None,
@@ -146,21 +105,84 @@ def train(config: TrainConfig, *, resume: bool = False, on_step: Callable[[int],
     KeyboardInterrupt
         After saving a checkpoint, on Ctrl-C.
     """
+    run = _setup(config)
+    _restore(run, resume)
+    run.step_model = _wrap(run)  # after the restore: DDP starts every process from the restored weights
+    run.model.train()
+    with _StopFlag() as stop:
+        interrupted = _run_steps(run, stop, on_step=on_step, on_eval=on_eval)
+    if interrupted:
+        saved = f"; checkpoint saved to {run.ckpt_path}" if run.out is not None else ""
+        raise KeyboardInterrupt(f"stopped at step {run.step}" + saved)
+    run.model.eval()
+    return TrainResult(model=run.model, config=config, losses=run.losses, metrics=run.metrics, step=run.step,
+                       device=run.device)
+
+
+# --------------------------------------------------------------------------- the run's state
+
+
+@dataclass
+class _Window:
+    """Tokens and FLOPs done since time ``t``: the throughput the progress bar shows."""
+
+    t: float
+    tokens: float = 0.0
+    flops: float = 0.0
+
+
+@dataclass
+class _Run:
+    """The state of one training run, shared by the steps of :func:`train`."""
+
+    config: TrainConfig
+    device: torch.device
+    rank: int
+    world: int
+    out: Path | None  # where this process writes: rank 0's config.out, else None
+    ckpt_path: Path | None
+    splits: Splits
+    stream: BatchStream
+    model: Transformer  # the bare model: what is evaluated and saved
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    amp: bool  # bf16 autocast (CUDA only)
+    peak: float | None  # the device's peak FLOP/s, for MFU; None when unknown
+    step_model: nn.Module | None = None  # the model wrapped by DDP and torch.compile: what takes the steps
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+    metrics: list[dict] = field(default_factory=list)
+    elapsed0: float = 0.0  # wall time of the run before this process took it over (a resume)
+    eval_s: float = 0.0  # time spent evaluating and checkpointing
+    t0: float = 0.0  # when this process started stepping
+    last_eval_step: int = 0
+    pending: list[Tensor] = field(default_factory=list)  # per-step statistics still on the device
+    bar: Any = None  # the tqdm progress bar, rank 0 only
+    window: _Window = field(default_factory=lambda: _Window(0.0))
+
+    @property
+    def flush_every(self) -> int:
+        """Steps between host syncs: every step on the CPU, where it costs nothing; 20 on a GPU."""
+        return 1 if self.device.type == "cpu" else 20
+
+    def elapsed(self) -> float:
+        """Wall time of the run so far, across resumes."""
+        return self.elapsed0 + time.perf_counter() - self.t0
+
+
+def _setup(config: TrainConfig) -> _Run:
+    """Build a fresh run: rank and device, the output folder, the data, the model, its optimizer and schedule."""
     rank, world = _distributed()
     device = pick_device(config.device)
     if device.type == "cuda" and world > 1:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        device = torch.device("cuda", local)
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     out = Path(config.out) if config.out and rank == 0 else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = Path(config.out) / "checkpoint.pt" if config.out else None
-
     splits = make_splits(train_size=config.train_size, test_size=config.test_size, seed=config.seed)
     stream = BatchStream(splits.train, batch_size=config.batch_size, seed=config.seed,
                          direction=config.direction, rank=rank, world_size=world)
-
     torch.manual_seed(config.seed)
     model = Transformer(config.model).to(device)
     # The paper's schedule, scaled so that its peak (at step = warmup) is config.lr.
@@ -172,161 +194,235 @@ def train(config: TrainConfig, *, resume: bool = False, on_step: Callable[[int],
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: noam_lr(s + 1, d_model=config.model.d_model, warmup=config.warmup_steps,
                                      factor=factor))
-
-    step, losses, metrics, elapsed0, eval_s = 0, [], [], 0.0, 0.0
-    if resume and ckpt_path is not None and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, config, map_location=device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        stream.load_state_dict(state["data"])
-        step, losses = state["step"], list(state["losses"])
-        elapsed0, eval_s = state["elapsed_s"], state["eval_s"]
-        if out is not None and (out / "metrics.jsonl").exists():
-            metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
-            metrics = [m for m in metrics if m["step"] <= step]  # drop evaluations after the checkpoint
-        rng = state["rng"]
-    else:
-        torch.manual_seed(config.seed + 1 + rank)  # dropout: its own stream per process
-        random.seed(config.seed + rank)
-        rng = _rng_state()
-    _set_rng_state(rng)
-
-    step_model: nn.Module = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-        step_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if config.compile and device.type == "cuda":
-        step_model = torch.compile(step_model)
-    amp = config.amp and device.type == "cuda"
     peak = (config.peak_tflops * 1e12 if config.peak_tflops else
             peak_flops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None)
+    return _Run(config=config, device=device, rank=rank, world=world, out=out,
+                ckpt_path=Path(config.out) / "checkpoint.pt" if config.out else None, splits=splits,
+                stream=stream, model=model, optimizer=optimizer, scheduler=scheduler,
+                amp=config.amp and device.type == "cuda", peak=peak)
 
-    def save(rng_state: dict) -> None:
-        if out is None:
-            return
-        save_checkpoint(ckpt_path, {
-            "format": _FORMAT, "config": _config_dict(config), "step": step, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state,
-            "data": stream.state_dict(), "losses": losses, "elapsed_s": elapsed0 + time.perf_counter() - t0,
-            "eval_s": eval_s})
 
-    def run_eval(final: bool) -> dict:
-        size = config.test_size if final else config.eval_size
-        elapsed = elapsed0 + time.perf_counter() - t0
-        record = {"step": step, "elapsed_s": round(elapsed, 3),
-                  "train_s": round(elapsed - eval_s, 3),  # wall time less evaluations and checkpoints
-                  "loss": sum(losses[last_eval_step:]) / max(1, step - last_eval_step),
-                  "lr": scheduler.get_last_lr()[0]}
-        totals = {"token_accuracy": 0.0, "exact_match": 0.0}
-        for name, numbers in (("uniform", splits.test_uniform), ("zero_heavy", splits.test_zero_heavy)):
-            r = evaluate(model, numbers[:size], direction=config.direction, device=device, amp=amp)
-            for key in ("loss", "token_accuracy", "exact_match"):
-                record[f"{name}/{key}"] = r[key]
-            for key in totals:
-                totals[key] += r[key] / 2  # both sets have `size` numbers
-        record.update(totals, eval_n=size)
-        return record
+def _distributed() -> tuple[int, int]:
+    """This process's (rank, world size), starting the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size()
 
-    stop = _StopFlag()
-    pending: list[Tensor] = []  # per-step statistics still on the device (no sync every step on GPU)
-    flush_every = 1 if device.type == "cpu" else 20
-    last_eval_step = metrics[-1]["step"] if metrics else 0
-    bar = None
-    if config.progress and rank == 0:
+
+def _restore(run: _Run, resume: bool) -> None:
+    """Continue ``run`` from its checkpoint when resuming and one exists; else seed dropout afresh."""
+    config = run.config
+    if resume and run.ckpt_path is not None and run.ckpt_path.exists():
+        progress = restore_run_checkpoint(run.ckpt_path, config, model=run.model, optimizer=run.optimizer,
+                                          scheduler=run.scheduler, stream=run.stream, map_location=run.device)
+        run.step, run.losses = progress.step, progress.losses
+        run.elapsed0, run.eval_s = progress.elapsed_s, progress.eval_s
+        if run.out is not None and (run.out / "metrics.jsonl").exists():
+            lines = (run.out / "metrics.jsonl").read_text().splitlines()
+            metrics = [json.loads(line) for line in lines if line]
+            run.metrics = [m for m in metrics if m["step"] <= run.step]  # drop evaluations after the checkpoint
+    else:
+        torch.manual_seed(config.seed + 1 + run.rank)  # dropout: its own stream per process
+        random.seed(config.seed + run.rank)
+    run.last_eval_step = run.metrics[-1]["step"] if run.metrics else 0
+
+
+def _wrap(run: _Run) -> nn.Module:
+    """The module that takes the steps: the model under DDP when distributed, compiled on CUDA if asked."""
+    step_model: nn.Module = run.model
+    if run.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        cuda = run.device.type == "cuda"
+        step_model = DistributedDataParallel(run.model, device_ids=[run.device.index] if cuda else None)
+    if run.config.compile and run.device.type == "cuda":
+        step_model = torch.compile(step_model)
+    return step_model
+
+
+# --------------------------------------------------------------------------- the steps
+
+
+def _run_steps(run: _Run, stop: _StopFlag, *, on_step: Callable[[int], None] | None,
+               on_eval: Callable[[dict], None] | None) -> bool:
+    """Step until ``config.steps``, the target or Ctrl-C; True when Ctrl-C stopped it (after saving)."""
+    config = run.config
+    if config.progress and run.rank == 0:
         from tqdm import tqdm
-        bar = tqdm(total=config.steps, initial=step, dynamic_ncols=True, desc="train")
-    interrupted = done = False
-    t0 = time.perf_counter()
-    window = {"t": t0, "tokens": 0.0, "flops": 0.0}  # throughput since the last display
-    model.train()
-    with stop:
-        try:
-            while step < config.steps and not done:
-                batch = next(stream)
-                n_flops = model_flops(config.model, src_len=batch.src_lengths, tgt_len=batch.tgt_lengths).sum()
-                batch = batch.to(device)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                    logits = step_model(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)  # (b, T, V)
-                loss_sum = label_smoothed_loss(logits, batch.tgt_out, smoothing=config.label_smoothing,
-                                               ignore_index=Vocab.PAD, reduction="sum")
-                n_tgt = (batch.tgt_out != Vocab.PAD).sum()
-                n_all = n_tgt + batch.src_lengths.sum().to(device)
-                stats = torch.stack([loss_sum.detach(), n_tgt.float(), n_all.float(),
-                                     n_flops.float().to(device),
-                                     torch.tensor(float(stop.requested), device=device)])  # (5,)
-                if world > 1:
-                    import torch.distributed as dist
-                    dist.all_reduce(stats)  # sums over processes: the whole batch's figures
-                # DDP averages gradients over processes; scaling by world / (all target tokens)
-                # makes that average the gradient of the mean loss over the whole batch.
-                (loss_sum * world / stats[1]).backward()
-                if config.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
-                step += 1
-                pending.append(stats)
-                if rank == 0 and on_step is not None:
-                    on_step(step)
-                # Flush at steps every process agrees on (so that all of them see the same stop
-                # flag at the same step), before every evaluation, and at once on Ctrl-C when alone.
-                if (len(pending) >= flush_every or step == config.steps or step % config.eval_every == 0
-                        or (world == 1 and stop.requested)):
-                    rows = torch.stack(pending).cpu()  # (steps, 5); the only host sync
-                    pending.clear()
-                    losses.extend((rows[:, 0] / rows[:, 1]).tolist())
-                    window["tokens"] += rows[:, 2].sum().item()
-                    window["flops"] += rows[:, 3].sum().item()
-                    seconds = time.perf_counter() - window["t"]
-                    if bar is not None:
-                        post = {"loss": f"{losses[-1]:.3f}", "lr": f"{scheduler.get_last_lr()[0]:.2e}",
-                                "tok/s": f"{window['tokens'] / max(seconds, 1e-9):,.0f}"}
-                        if peak:
-                            mfu = estimate_mfu(flops=window["flops"], seconds=max(seconds, 1e-9), peak=peak * world)
-                            post["mfu"] = f"{mfu:.1%}"
-                        bar.set_postfix(post, refresh=False)
-                        bar.update(step - bar.n)
-                    if seconds > 2.0:
-                        window = {"t": time.perf_counter(), "tokens": 0.0, "flops": 0.0}
-                    # Every process stops at the same step: on the flag summed over processes.
-                    if bool(rows[:, 4].any()) or (world == 1 and stop.requested):
-                        # The step is complete, so the current random state is the next step's.
-                        save(_rng_state())
-                        interrupted = True
-                        break
-                if step % config.eval_every == 0 or step == config.steps:
-                    flag = torch.zeros(1, device=device)
-                    t_eval = time.perf_counter()
-                    if rank == 0:
-                        record = run_eval(final=step == config.steps)
-                        last_eval_step = step
-                        metrics.append(record)
-                        _write_metrics(out, metrics)
-                        save(_rng_state())
-                        if on_eval is not None:
-                            on_eval(record)
-                        if bar is not None:
-                            bar.write(f"step {step}: loss {record['loss']:.3f}, exact match "
-                                      f"uniform {record['uniform/exact_match']:.1%}, zero-heavy "
-                                      f"{record['zero_heavy/exact_match']:.1%}")
-                        target = config.target_exact
-                        if target is not None and min(record["uniform/exact_match"],
-                                                      record["zero_heavy/exact_match"]) >= target:
-                            flag += 1
-                    if world > 1:
-                        import torch.distributed as dist
-                        dist.broadcast(flag, src=0)
-                    done = bool(flag.item())
-                    eval_s += time.perf_counter() - t_eval
-                    window["t"] += time.perf_counter() - t_eval  # throughput leaves evaluation out
-        finally:
-            if bar is not None:
-                bar.close()
-    if interrupted:
-        raise KeyboardInterrupt(f"stopped at step {step}" + (f"; checkpoint saved to {ckpt_path}"
-                                                             if out is not None else ""))
-    model.eval()
-    return TrainResult(model=model, config=config, losses=losses, metrics=metrics, step=step,
-                       interrupted=False, device=device)
+        run.bar = tqdm(total=config.steps, initial=run.step, dynamic_ncols=True, desc="train")
+    run.t0 = time.perf_counter()
+    run.window = _Window(run.t0)
+    done = False
+    try:
+        while run.step < config.steps and not done:
+            run.pending.append(_step(run, stop))
+            if run.rank == 0 and on_step is not None:
+                on_step(run.step)
+            # Flush at steps every process agrees on (so that all of them see the same stop
+            # flag at the same step), before every evaluation, and at once on Ctrl-C when alone.
+            if (len(run.pending) >= run.flush_every or run.step == config.steps
+                    or run.step % config.eval_every == 0 or (run.world == 1 and stop.requested)):
+                if _flush(run, stop):
+                    _save(run)  # the step is complete, so the current random state is the next step's
+                    return True
+            if run.step % config.eval_every == 0 or run.step == config.steps:
+                done = _evaluate_and_save(run, final=run.step == config.steps, on_eval=on_eval)
+    finally:
+        if run.bar is not None:
+            run.bar.close()
+    return False
+
+
+def _step(run: _Run, stop: _StopFlag) -> Tensor:
+    """Take one optimizer step; return its statistics, left on the device (no host sync).
+
+    Returns
+    -------
+    Tensor, shape (5,)
+        Summed over processes: the loss sum, target tokens, all tokens, model FLOPs, and
+        how many processes have seen a Ctrl-C.
+    """
+    config, device = run.config, run.device
+    batch = next(run.stream)
+    n_flops = model_flops(config.model, src_len=batch.src_lengths, tgt_len=batch.tgt_lengths).sum()
+    batch = batch.to(device)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=run.amp):
+        logits = run.step_model(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)  # (b, T, V)
+    loss_sum = label_smoothed_loss(logits, batch.tgt_out, smoothing=config.label_smoothing,
+                                   ignore_index=Vocab.PAD, reduction="sum")
+    n_tgt = (batch.tgt_out != Vocab.PAD).sum()
+    n_all = n_tgt + batch.src_lengths.sum().to(device)
+    stats = torch.stack([loss_sum.detach(), n_tgt.float(), n_all.float(), n_flops.float().to(device),
+                         torch.tensor(float(stop.requested), device=device)])  # (5,)
+    if run.world > 1:
+        import torch.distributed as dist
+        dist.all_reduce(stats)  # sums over processes: the whole batch's figures
+    # DDP averages gradients over processes; scaling by world / (all target tokens)
+    # makes that average the gradient of the mean loss over the whole batch.
+    (loss_sum * run.world / stats[1]).backward()
+    if config.grad_clip > 0:
+        nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip)
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scheduler.step()
+    run.step += 1
+    return stats
+
+
+def _flush(run: _Run, stop: _StopFlag) -> bool:
+    """Bring the pending statistics to the host: losses, throughput, progress bar; True to stop now."""
+    rows = torch.stack(run.pending).cpu()  # (steps, 5); the only host sync
+    run.pending.clear()
+    run.losses.extend((rows[:, 0] / rows[:, 1]).tolist())
+    run.window.tokens += rows[:, 2].sum().item()
+    run.window.flops += rows[:, 3].sum().item()
+    seconds = time.perf_counter() - run.window.t
+    if run.bar is not None:
+        post = {"loss": f"{run.losses[-1]:.3f}", "lr": f"{run.scheduler.get_last_lr()[0]:.2e}",
+                "tok/s": f"{run.window.tokens / max(seconds, 1e-9):,.0f}"}
+        if run.peak:
+            mfu = estimate_mfu(flops=run.window.flops, seconds=max(seconds, 1e-9), peak=run.peak * run.world)
+            post["mfu"] = f"{mfu:.1%}"
+        run.bar.set_postfix(post, refresh=False)
+        run.bar.update(run.step - run.bar.n)
+    if seconds > 2.0:
+        run.window = _Window(time.perf_counter())
+    # Every process stops at the same step: on the flag summed over processes.
+    return bool(rows[:, 4].any()) or (run.world == 1 and stop.requested)
+
+
+# --------------------------------------------------------------------------- evaluation and checkpoints
+
+
+def _evaluate_and_save(run: _Run, *, final: bool, on_eval: Callable[[dict], None] | None) -> bool:
+    """On rank 0: evaluate, log, checkpoint. Return whether the run reached its target (all ranks agree)."""
+    flag = torch.zeros(1, device=run.device)
+    t_eval = time.perf_counter()
+    if run.rank == 0:
+        record = _evaluation_record(run, final)
+        run.last_eval_step = run.step
+        run.metrics.append(record)
+        _write_metrics(run.out, run.metrics)
+        _save(run)
+        if on_eval is not None:
+            on_eval(record)
+        if run.bar is not None:
+            run.bar.write(f"step {run.step}: loss {record['loss']:.3f}, exact match "
+                          f"uniform {record['uniform/exact_match']:.1%}, zero-heavy "
+                          f"{record['zero_heavy/exact_match']:.1%}")
+        target = run.config.target_exact
+        if target is not None and min(record["uniform/exact_match"], record["zero_heavy/exact_match"]) >= target:
+            flag += 1
+    if run.world > 1:
+        import torch.distributed as dist
+        dist.broadcast(flag, src=0)
+    done = bool(flag.item())
+    run.eval_s += time.perf_counter() - t_eval
+    run.window.t += time.perf_counter() - t_eval  # throughput leaves evaluation out
+    return done
+
+
+def _evaluation_record(run: _Run, final: bool) -> dict:
+    """One line of ``metrics.jsonl``: the training figures since the last evaluation and both held-out sets."""
+    config = run.config
+    size = config.test_size if final else config.eval_size
+    elapsed = run.elapsed()
+    since = run.step - run.last_eval_step
+    record = {"step": run.step, "elapsed_s": round(elapsed, 3),
+              "train_s": round(elapsed - run.eval_s, 3),  # wall time less evaluations and checkpoints
+              "loss": sum(run.losses[run.last_eval_step:]) / max(1, since),
+              "lr": run.scheduler.get_last_lr()[0]}
+    totals = {"token_accuracy": 0.0, "exact_match": 0.0}
+    for name, numbers in (("uniform", run.splits.test_uniform), ("zero_heavy", run.splits.test_zero_heavy)):
+        r = evaluate(run.model, numbers[:size], direction=config.direction, device=run.device, amp=run.amp)
+        for key in ("loss", "token_accuracy", "exact_match"):
+            record[f"{name}/{key}"] = r[key]
+        for key in totals:
+            totals[key] += r[key] / 2  # both sets have `size` numbers
+    record.update(totals, eval_n=size)
+    return record
+
+
+def _save(run: _Run) -> None:
+    """Checkpoint the run (rank 0, when it has an output folder)."""
+    if run.out is None:
+        return
+    save_run_checkpoint(run.ckpt_path, config=run.config, step=run.step, model=run.model,
+                        optimizer=run.optimizer, scheduler=run.scheduler, stream=run.stream, losses=run.losses,
+                        elapsed_s=run.elapsed(), eval_s=run.eval_s)
+
+
+def _write_metrics(out: Path | None, metrics: list[dict]) -> None:
+    """Rewrite ``out/metrics.jsonl`` atomically, one JSON record per line."""
+    if out is None:
+        return
+    tmp = out / ".metrics.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(m) + "\n" for m in metrics))
+    os.replace(tmp, out / "metrics.jsonl")
+
+
+class _StopFlag:
+    """Turns the first Ctrl-C into a request to stop at the end of the current step."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C: stop now, without a checkpoint
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)

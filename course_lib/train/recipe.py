@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from course_lib._validate import integer, one_of, positive, positive_int, real, shape_error, tensor
 from course_lib.transformer import TransformerConfig
 
 
@@ -52,13 +53,12 @@ def label_smoothed_loss(
         Equal to ``F.cross_entropy(logits.flatten(0, -2), target.flatten(),
         label_smoothing=smoothing, ignore_index=ignore_index, reduction=reduction)``.
     """
+    tensor("logits", logits, shape="(..., V)")
+    tensor("target", target, shape="(...)")
     if logits.shape[:-1] != target.shape:
-        raise ValueError(f"target has shape {tuple(target.shape)}; expected {tuple(logits.shape[:-1])} "
-                         f"to match logits {tuple(logits.shape)}")
-    if not 0.0 <= smoothing <= 1.0:
-        raise ValueError(f"smoothing={smoothing}; expected a value in [0, 1]")
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction={reduction!r}; expected 'mean' or 'sum'")
+        raise shape_error("target", target, f"{tuple(logits.shape[:-1])}", f"to match logits {tuple(logits.shape)}")
+    smoothing = real("smoothing", smoothing, low=0.0, high=1.0)
+    one_of("reduction", reduction, ("mean", "sum"))
     log_p = torch.log_softmax(logits.float(), dim=-1)  # (..., V)
     keep = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
     safe_target = target.masked_fill(~keep, 0)  # any valid index; these rows are zeroed below
@@ -90,10 +90,9 @@ def noam_lr(step: int, *, d_model: int, warmup: int, factor: float = 1.0) -> flo
     -------
     float
     """
-    if step < 1:
-        raise ValueError(f"step={step}; steps are counted from 1")
-    if warmup < 1:
-        raise ValueError(f"warmup={warmup}; expected a positive number of steps")
+    step = integer("step", step, minimum=1, expected="an int >= 1 (steps are counted from 1)")
+    warmup = positive_int("warmup", warmup)
+    d_model = positive_int("d_model", d_model)
     return factor * d_model**-0.5 * min(step**-0.5, step * warmup**-1.5)
 
 
@@ -201,6 +200,6 @@ def estimate_mfu(*, flops: float, seconds: float, peak: float) -> float:
     float
         A fraction; 0.4 is a good figure for a Transformer on an H100.
     """
-    if seconds <= 0 or peak <= 0:
-        raise ValueError(f"seconds={seconds} and peak={peak}; expected both positive")
+    seconds = positive("seconds", seconds)
+    peak = positive("peak", peak)
     return flops / (seconds * peak)

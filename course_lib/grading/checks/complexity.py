@@ -19,7 +19,7 @@ def _expect_equal(g: Grader, got, expected, *, what: str, hint: str, mistakes: M
     if isinstance(expected, tuple):  # a LayerCost: any 3-sequence of numbers will do
         try:
             got = tuple(int(v) if float(v) == int(v) else v for v in got)
-        except TypeError:
+        except (TypeError, ValueError):  # not iterable, or holds something that is not a number
             raise CaseFailed(f"{what} should be three numbers; got {type(got).__name__}") from None
     elif isinstance(got, float) and got.is_integer():
         got = int(got)
@@ -115,7 +115,13 @@ def _(candidate, g: Grader):
 @exercise("complexity.layer_complexity", name="layer_complexity", chapter="02")
 def _(candidate, g: Grader):
     """Evaluate a row of Table 1 (complexity, sequential ops, max path length) at given sizes."""
-    n, d = 100, 16
+    d = 16
+    _self_attention_and_recurrent_rows(candidate, g, 100, d)
+    _convolutional_rows(candidate, g, d)
+    _restricted_rows(candidate, g, d)
+
+
+def _self_attention_and_recurrent_rows(candidate, g: Grader, n: int, d: int) -> None:
     with g.case("self-attention row"):
         _expect_equal(
             g, candidate("self_attention", n, d), tuple(layer_complexity("self_attention", n, d)),
@@ -136,25 +142,39 @@ def _(candidate, g: Grader):
                 "the steps are counted as parallel": (n * d * d, 1, n),
             },
         )
-    for k, n_conv in ((3, 100), (5, 125), (5, 30)):
-        exact = layer_complexity("convolutional", n_conv, d, k=k)
-        with g.case(f"convolutional row, k={k}, n={n_conv}"):
+
+
+def _convolutional_rows(candidate, g: Grader, d: int) -> None:
+    # 125 = 5**3, 243 = 3**5 and 512 = 8**3 are exact powers at which a floating-point log_k n
+    # overshoots: math.log(n, k) at the first, log2(n) / log2(k) at the second, log10 at the third.
+    for k, n in ((3, 100), (5, 125), (5, 30), (3, 243), (8, 512)):
+        exact = layer_complexity("convolutional", n, d, k=k)
+        mistakes = {
+            "the kernel size is missing from the complexity": (n * d * d, 1, exact[2]),
+            "contiguous kernels (n/k); Table 1 uses dilated ones (log_k n)": (exact[0], 1, -(-n // k)),
+            "the layer count is rounded down": (exact[0], 1, exact[2] - 1),
+        }
+        if k ** exact[2] == n:  # the float error shows only where log_k n is a whole number
+            mistakes["log_k n computed in floating point overshoots at an exact power"] = (exact[0], 1, exact[2] + 1)
+        with g.case(f"convolutional row, k={k}, n={n}"):
             _expect_equal(
-                g, candidate("convolutional", n_conv, d, k=k), tuple(exact),
-                what=f"layer_complexity('convolutional', {n_conv}, {d}, k={k})",
+                g, candidate("convolutional", n, d, k=k), tuple(exact),
+                what=f"layer_complexity('convolutional', {n}, {d}, k={k})",
                 hint="with dilated kernels each layer multiplies the reach by k; round the layer count up",
+                mistakes=mistakes,
+            )
+
+
+def _restricted_rows(candidate, g: Grader, d: int, r: int = 8) -> None:
+    for n in (100, 96):  # 96 = 12 * 8: where r divides n, n // r + 1 is one layer too many
+        with g.case(f"restricted self-attention row, r={r}, n={n}"):
+            _expect_equal(
+                g, candidate("restricted_self_attention", n, d, r=r),
+                tuple(layer_complexity("restricted_self_attention", n, d, r=r)),
+                what=f"layer_complexity('restricted_self_attention', {n}, {d}, r={r})",
+                hint="each position scores only r neighbours; reaching n positions takes n/r layers, rounded up",
                 mistakes={
-                    "the kernel size is missing from the complexity": (n_conv * d * d, 1, exact[2]),
-                    "contiguous kernels (n/k); Table 1 uses dilated ones (log_k n)": (exact[0], 1, -(-n_conv // k)),
-                    "the layer count is rounded down": (exact[0], 1, exact[2] - 1),
-                    "log_k n computed in floating point overshoots at an exact power": (exact[0], 1, exact[2] + 1),
+                    "the path length is rounded down": (r * n * d, 1, n // r),
+                    "one layer too many when r divides n (n // r + 1 is not a ceiling)": (r * n * d, 1, n // r + 1),
                 },
             )
-    with g.case("restricted self-attention row, r=8"):
-        _expect_equal(
-            g, candidate("restricted_self_attention", n, d, r=8),
-            tuple(layer_complexity("restricted_self_attention", n, d, r=8)),
-            what=f"layer_complexity('restricted_self_attention', {n}, {d}, r=8)",
-            hint="each position scores only r neighbours; reaching n positions takes n/r layers, rounded up",
-            mistakes={"the path length is rounded down": (8 * n * d, 1, n // 8)},
-        )

@@ -12,12 +12,13 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.testing import assert_close
 
-from course_lib.decode import beam_search, beam_step, gnmt_length_penalty, greedy_decode
+from course_lib.decoding import beam_search, beam_step, gnmt_length_penalty, greedy_decode
 from course_lib.masks import causal_mask
 from course_lib.multihead import AttentionCache, MultiHeadAttention
 from course_lib.transformer import KVCache, Transformer, TransformerConfig
@@ -351,10 +352,14 @@ def test_beam_search_rejects_bad_arguments():
             beam_search(model, src, beam_size, 5, bos_id=BOS, eos_id=EOS)
     with pytest.raises(ValueError, match="max_len"):
         beam_search(model, src, 2, 0, bos_id=BOS, eos_id=EOS)
-    with pytest.raises(ValueError, match="length_penalty"):
-        beam_search(model, src, 2, 5, -0.5, bos_id=BOS, eos_id=EOS)
+    for alpha in (-0.5, True, "0.6", float("nan")):
+        with pytest.raises(ValueError, match="length_penalty"):
+            beam_search(model, src, 2, 5, alpha, bos_id=BOS, eos_id=EOS)
     with pytest.raises(ValueError, match="src has shape"):
         beam_search(model, src[0], 2, 5, bos_id=BOS, eos_id=EOS)
+    # Integer-likes are sizes: a numpy int or a 0-d tensor decodes as the int would.
+    assert torch.equal(beam_search(model, src, np.int64(2), torch.tensor(5), bos_id=BOS, eos_id=EOS),
+                       beam_search(model, src, 2, 5, bos_id=BOS, eos_id=EOS))
 
 
 # -- one step, by hand ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_lib.decode import beam_step
+from course_lib.decoding import beam_step
 from course_lib.grading import check, get
 
 
@@ -50,14 +50,14 @@ def _stub(log_probs, scores, finished, lengths, beam_size, *, pad_id, length_pen
 
 @pytest.mark.parametrize("candidate", [beam_step, learner_beam_step], ids=["library", "learner"])
 def test_correct_versions_score_full_marks(candidate):
-    result = check("decode.beam_step", candidate, quiet=True)
+    result = check("decoding.beam_step", candidate, quiet=True)
     assert result.passed, result.message
-    assert result.points == result.max_points == get("decode.beam_step").max_points > 0
-    assert get("decode.beam_step").chapter == "11" and get("decode.beam_step").name == "beam_step"
+    assert result.points == result.max_points == get("decoding.beam_step").max_points > 0
+    assert get("decoding.beam_step").chapter == "11" and get("decoding.beam_step").name == "beam_step"
 
 
 def test_a_stub_scores_zero_without_crashing_the_grader():
-    result = check("decode.beam_step", _stub, quiet=True)
+    result = check("decoding.beam_step", _stub, quiet=True)
     assert result.points == 0 and not result.passed
     assert all("not implemented" in message for _, _, message in result.cases)
 
@@ -76,13 +76,13 @@ def test_a_stub_scores_zero_without_crashing_the_grader():
 ])
 def test_known_mistakes_fail_with_a_named_hint(switch, named):
     default = learner_beam_step.__kwdefaults__[switch]
-    result = check("decode.beam_step", _with(**{switch: not default}), quiet=True)
+    result = check("decoding.beam_step", _with(**{switch: not default}), quiet=True)
     assert not result.passed and result.points < result.max_points
     assert any(named in message for _, ok, message in result.cases if not ok), result.cases
 
 
 def test_wrong_return_types_and_in_place_edits_are_reported():
-    result = check("decode.beam_step", lambda *a, **k: learner_beam_step(*a, **k)[:2], quiet=True)
+    result = check("decoding.beam_step", lambda *a, **k: learner_beam_step(*a, **k)[:2], quiet=True)
     assert result.points == 0 and "three tensors" in result.message
 
     def in_place(log_probs, scores, *args, **kwargs):
@@ -90,11 +90,11 @@ def test_wrong_return_types_and_in_place_edits_are_reported():
         scores.zero_()
         return out
 
-    assert "modified in place" in check("decode.beam_step", in_place, quiet=True).message
+    assert "modified in place" in check("decoding.beam_step", in_place, quiet=True).message
 
 
 def test_the_check_does_not_touch_the_global_random_state():
     torch.manual_seed(5)
     before = torch.get_rng_state()
-    check("decode.beam_step", beam_step, quiet=True)
+    check("decoding.beam_step", beam_step, quiet=True)
     assert torch.equal(torch.get_rng_state(), before)

@@ -7,9 +7,6 @@ import math
 import torch
 
 
-
-
-
 def test_attention_benchmark_quick_runs_and_writes_markdown(tmp_path, capsys, load_benchmark):
     bench = load_benchmark("attention")
     out = tmp_path / "attention.md"

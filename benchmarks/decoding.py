@@ -14,9 +14,9 @@ change in machine load hits both alike, and their outputs are checked to agree f
 
 Usage::
 
-    python benchmarks/decode.py              # the full table (several minutes on 2 cores)
-    python benchmarks/decode.py --quick      # a smoke run of a few seconds
-    python benchmarks/decode.py --out decode.md   # also write a markdown table
+    python benchmarks/decoding.py              # the full table (several minutes on 2 cores)
+    python benchmarks/decoding.py --quick      # a smoke run of a few seconds
+    python benchmarks/decoding.py --out decoding.md   # also write a markdown table
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from course_lib.decode import beam_search, greedy_decode
+from course_lib.decoding import beam_search, greedy_decode
 from course_lib.transformer import Transformer, TransformerConfig
 
 HERE = str(Path(__file__).resolve().parent)

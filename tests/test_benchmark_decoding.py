@@ -8,9 +8,9 @@ import torch
 
 
 
-def test_decode_benchmark_quick_runs_and_writes_markdown(tmp_path, capsys, load_benchmark):
-    bench = load_benchmark("decode")
-    out = tmp_path / "decode.md"
+def test_decoding_benchmark_quick_runs_and_writes_markdown(tmp_path, capsys, load_benchmark):
+    bench = load_benchmark("decoding")
+    out = tmp_path / "decoding.md"
     threads = torch.get_num_threads()
     rows = bench.main(["--quick", "--threads", "1", "--out", str(out)])
     assert torch.get_num_threads() == threads  # the benchmark put the setting back

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import torch
 from torch import Tensor, nn
 
-from course_lib.decode import greedy_decode
+from course_lib.decoding import greedy_decode
 from course_lib.grading.registry import CaseFailed, exercise
 from course_lib.masks import causal_mask
 from course_lib.transformer import Transformer, TransformerConfig
@@ -97,7 +97,7 @@ def _variant(model: nn.Module, src: Tensor, max_len: int, src_mask: Tensor | Non
     return ys[:, 1:]
 
 
-@exercise("decode.greedy_decode", name="greedy_decode", chapter="10")
+@exercise("decoding.greedy_decode", name="greedy_decode", chapter="10")
 def _(candidate, g):
     """greedy_decode(model, src, max_len, *, bos_id, eos_id, src_mask=None) -> (B, <= max_len) ids."""
     src = torch.full((3, 4), 7)
@@ -218,7 +218,7 @@ _HINT = ("score every (beam, token) pair as the beam's score plus the token's lo
          "(candidate index // V, candidate index % V, raw score)")
 
 
-@exercise("decode.beam_step", name="beam_step", chapter="11")
+@exercise("decoding.beam_step", name="beam_step", chapter="11")
 def _(candidate, g):
     """beam_step(log_probs, scores, finished, lengths, beam_size, *, pad_id, length_penalty=0.0)
     -> (beam, token, score), each (B, K'), best first."""

@@ -21,7 +21,7 @@ Both decoders use a key/value cache (键值缓存, :class:`course_lib.transforme
 default: step ``t`` feeds only the newest token, whose query attends to the keys and values
 the earlier steps left in the cache, instead of rerunning the decoder over all ``t``
 tokens. The logits are the same (the tests prove it); the work per step drops from
-``O(t)`` positions to one (``benchmarks/decode.py`` measures the gain).
+``O(t)`` positions to one (``benchmarks/decoding.py`` measures the gain).
 
 ``model`` is anything with the :class:`course_lib.transformer.Transformer` interface:
 ``encode(src, src_mask) -> memory``, ``decode(tgt_in, memory, tgt_mask, memory_mask) ->
@@ -38,6 +38,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from course_lib._validate import positive_int, real, shape_error, tensor
 from course_lib.masks import causal_mask
 from course_lib.transformer import KVCache
 
@@ -73,14 +74,10 @@ def _new_cache(model: nn.Module, use_cache: bool | None) -> KVCache | None:
     return KVCache(model.config.num_layers) if use_cache else None
 
 
-def _check_args(src, max_len, beam_size=1) -> None:
-    if not isinstance(src, Tensor) or src.dim() != 2:
-        got = tuple(src.shape) if isinstance(src, Tensor) else type(src).__name__
-        raise ValueError(f"src has shape {got}; expected (B, S) token ids")
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"max_len={max_len!r}; expected a positive int")
-    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
-        raise ValueError(f"beam_size={beam_size!r}; expected a positive int")
+def _check_src(src: Tensor) -> Tensor:
+    if tensor("src", src, shape="(B, S)").dim() != 2:
+        raise shape_error("src", src, "(B, S) token ids")
+    return src
 
 
 def greedy_decode(
@@ -123,9 +120,10 @@ def greedy_decode(
     Tensor of long, shape (B, L) with ``1 <= L <= max_len``
         The generated ids, without ``<bos>``: each row is its tokens, ``<eos>``, then
         padding; a row that never wrote ``<eos>`` has ``max_len`` tokens.
-        ``Vocab.decode`` turns a row back into text.
+        ``Vocab.to_text`` turns a row back into text.
     """
-    _check_args(src, max_len)
+    _check_src(src)
+    max_len = positive_int("max_len", max_len)
     pad_id = model.config.pad_id
     was_training = model.training
     model.eval()
@@ -233,8 +231,7 @@ def beam_step(
         raise ValueError(f"scores, finished and lengths have shapes {tuple(scores.shape)}, "
                          f"{tuple(finished.shape)}, {tuple(lengths.shape)}; expected (B, K) = {(B, K)} "
                          f"to match log_probs {tuple(log_probs.shape)}")
-    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
-        raise ValueError(f"beam_size={beam_size!r}; expected a positive int")
+    beam_size = positive_int("beam_size", beam_size)
     # A finished beam may only be followed by padding, which costs nothing.
     only_pad = torch.full((V,), float("-inf"), dtype=log_probs.dtype, device=log_probs.device)
     only_pad[pad_id] = 0.0
@@ -308,9 +305,9 @@ def beam_search(
     scores : Tensor of float, shape (B,)
         Only with ``return_scores``: ``log P(ids | src) / gnmt_length_penalty(|ids|)``.
     """
-    _check_args(src, max_len, beam_size)
-    if isinstance(length_penalty, bool) or not isinstance(length_penalty, (int, float)) or length_penalty < 0:
-        raise ValueError(f"length_penalty={length_penalty!r}; expected a float alpha >= 0")
+    _check_src(src)
+    beam_size, max_len = positive_int("beam_size", beam_size), positive_int("max_len", max_len)
+    length_penalty = real("length_penalty", length_penalty, low=0.0, expected="a float alpha >= 0")
     pad_id = model.config.pad_id
     was_training = model.training
     model.eval()
