@@ -196,9 +196,11 @@ def scaled_dot_product_attention(
     Parameters
     ----------
     q : Tensor, shape (..., L_q, d_k)
-        Queries. ``...`` is any number of batch dimensions, e.g. ``(B,)`` or ``(B, H)``.
+        Queries, floating point, ``d_k >= 1``. ``...`` is any number of batch dimensions,
+        e.g. ``(B,)`` or ``(B, H)``. ``L_q = 0`` gives an empty output.
     k : Tensor, shape (..., L_k, d_k)
-        Keys.
+        Keys, in the dtype of ``q``. ``L_k = 0`` (no keys) gives zero outputs, as for a
+        query whose keys are all masked.
     v : Tensor, shape (..., L_k, d_v)
         Values; ``d_v`` may differ from ``d_k``.
     mask : Tensor of bool, broadcastable to (..., L_q, L_k), optional

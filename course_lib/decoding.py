@@ -120,7 +120,8 @@ def greedy_decode(
     max_len : int
         Most tokens to generate per row (``<eos>`` included), at least 1.
     bos_id, eos_id : int
-        Ids of ``<bos>`` (fed first, not returned) and ``<eos>`` (returned, then padding).
+        Ids of ``<bos>`` (fed first, not returned) and ``<eos>`` (returned, then padding),
+        in ``[0, config.vocab_size)``.
     src_mask : Tensor of bool, shape (B, 1, S), optional
         True on real source tokens. Default: ``src != config.pad_id``.
     use_cache : bool, optional
@@ -179,9 +180,9 @@ def gnmt_length_penalty(length: Tensor, alpha: float) -> Tensor:
     Parameters
     ----------
     length : Tensor of int or float, any shape
-        ``|Y|``: tokens written, ``<eos>`` included and ``<bos>`` not.
+        ``|Y|``: tokens written, ``<eos>`` included and ``<bos>`` not; each at least 1.
     alpha : float
-        The strength ``alpha >= 0``.
+        The strength, finite and ``>= 0``.
 
     Returns
     -------
