@@ -133,3 +133,59 @@ def tensor(name: str, value: object, *, shape: str = "") -> Tensor:
 def shape_error(name: str, x: Tensor, expected: str, why: str = "") -> ValueError:
     """Return the one-style shape error: ``name has shape (..); expected <expected>``."""
     return ValueError(f"{name} has shape {tuple(x.shape)}; expected {expected}" + (f" ({why})" if why else ""))
+
+
+def floating(name: str, x: Tensor) -> Tensor:
+    """Return ``x`` if it is a floating-point tensor (attention, norms and layers need one)."""
+    if not tensor(name, x).is_floating_point():
+        raise ValueError(f"{name} has dtype {x.dtype}; expected a floating-point tensor")
+    return x
+
+
+def same_dtype(first: tuple[str, Tensor], *others: tuple[str, Tensor | None]) -> None:
+    """Raise unless every given tensor has the dtype of ``first`` (``(name, tensor)`` pairs; None skipped).
+
+    Under ``torch.autocast`` mixed dtypes are legal: autocast casts them inside each op.
+    """
+    name, x = first
+    for other, y in others:
+        if y is not None and y.dtype != x.dtype and not _autocast(x):
+            raise ValueError(f"{other} has dtype {y.dtype} but {name} has {x.dtype}; expected one dtype")
+
+
+def module_dtype(name: str, x: Tensor, module) -> Tensor:
+    """Return ``x`` if its dtype is that of ``module``'s floating-point parameters (or autocast is on)."""
+    for p in module.parameters():
+        if p.is_floating_point():
+            if x.dtype != p.dtype and not _autocast(x):
+                raise ValueError(f"{name} has dtype {x.dtype}; expected {p.dtype}, the dtype of the "
+                                 "module's parameters (call .to(dtype) on the module or the input)")
+            break
+    return x
+
+
+def _autocast(x: Tensor) -> bool:
+    """Whether ``torch.autocast`` is on for ``x``'s device type (then dtypes may differ)."""
+    import torch  # local: this module otherwise needs only the Tensor type
+
+    try:
+        return torch.is_autocast_enabled(x.device.type)
+    except TypeError:  # torch < 2.4 takes no device type
+        return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
+
+
+def generator(name: str, value: object, *, optional: bool = True) -> object:
+    """Return ``value`` if it is a ``torch.Generator`` (or None, when ``optional``)."""
+    import torch
+
+    if not (isinstance(value, torch.Generator) or (optional and value is None)):
+        raise fail(name, value, "a torch.Generator" + (" or None" if optional else ""))
+    return value
+
+
+def index_tensor(name: str, value: object, *, shape: str = "(B',)") -> Tensor:
+    """Return ``value`` if it is a 1-D integer tensor (row indices)."""
+    x = tensor(name, value, shape=shape)
+    if x.dim() != 1 or x.dtype.is_floating_point or x.dtype.is_complex or str(x.dtype) == "torch.bool":
+        raise fail(name, x, f"a 1-D integer tensor of row indices, shape {shape}")
+    return x

@@ -24,7 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib._validate import boolean, fail, positive, positive_int, probability, shape_error, tensor
+from course_lib._validate import (
+    boolean, fail, floating, integer, module_dtype, positive, positive_int, probability, same_dtype, shape_error,
+    tensor,
+)
 
 __all__ = [
     "softmax",
@@ -58,8 +61,14 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
     -------
     Tensor, same shape as ``x``
         Weights in ``[0, 1]`` summing to one along ``dim``. A slice whose entries are all
-        ``-inf`` (a query whose keys are all masked) gives all zeros instead of NaN.
+        ``-inf`` (a query whose keys are all masked) gives all zeros instead of NaN, and so
+        does an empty ``dim`` (no keys at all): the output is then empty too.
     """
+    floating("x", x)
+    dim = integer("dim", dim, minimum=-max(x.dim(), 1), maximum=max(x.dim(), 1) - 1,
+                  expected=f"an axis of x, which has {x.dim()} dimensions")
+    if x.dim() == 0 or x.shape[dim] == 0:  # nothing to normalise over: amax has no maximum to take
+        return torch.softmax(x, dim=dim) if x.dim() == 0 else torch.zeros_like(x)
     # torch.softmax evaluates exactly this formula, max shift included, in one fused pass
     # over x (and one fused backward); spelt out as amax, subtract, exp, sum and divide it
     # costs about five passes over x each way. What it lacks is our rule for an all -inf
@@ -104,6 +113,7 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None) -> Tensor:
     """
     # torch.softmax is :func:`softmax` without its all -inf rule, which costs two passes over
     # the scores; here no row is all -inf: the scores are finite, and the mask is handled below.
+    floating("scores", scores)
     if mask is None:
         return torch.softmax(scores, dim=-1)
     _check_mask(mask, scores.shape)
@@ -145,6 +155,8 @@ def dot_product_scores(q: Tensor, k: Tensor) -> Tensor:
 def _check_queries_keys(q: Tensor, k: Tensor) -> None:
     _check_batched("q", q, "(..., L_q, d_k)")
     _check_batched("k", k, "(..., L_k, d_k)")
+    floating("q", q)
+    same_dtype(("q", q), ("k", k))
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(
             f"q has d_k={q.shape[-1]} (shape {tuple(q.shape)}) but k has d_k={k.shape[-1]} "
@@ -161,6 +173,7 @@ def _check_queries_keys(q: Tensor, k: Tensor) -> None:
 
 def _check_values(k: Tensor, v: Tensor) -> None:
     _check_batched("v", v, "(..., L_k, d_v)")
+    same_dtype(("k", k), ("v", v))
     if v.shape[-2] != k.shape[-2]:
         raise ValueError(
             f"v has shape {tuple(v.shape)} with L_k={v.shape[-2]}, but k has shape "
@@ -183,9 +196,11 @@ def scaled_dot_product_attention(
     Parameters
     ----------
     q : Tensor, shape (..., L_q, d_k)
-        Queries. ``...`` is any number of batch dimensions, e.g. ``(B,)`` or ``(B, H)``.
+        Queries, floating point, ``d_k >= 1``. ``...`` is any number of batch dimensions,
+        e.g. ``(B,)`` or ``(B, H)``. ``L_q = 0`` gives an empty output.
     k : Tensor, shape (..., L_k, d_k)
-        Keys.
+        Keys, in the dtype of ``q``. ``L_k = 0`` (no keys) gives zero outputs, as for a
+        query whose keys are all masked.
     v : Tensor, shape (..., L_k, d_v)
         Values; ``d_v`` may differ from ``d_k``.
     mask : Tensor of bool, broadcastable to (..., L_q, L_k), optional
@@ -205,6 +220,8 @@ def scaled_dot_product_attention(
     """
     _check_queries_keys(q, k)
     _check_values(k, v)
+    if q.shape[-1] == 0:  # the scale 1/√d_k would be 1/0: every score NaN
+        raise shape_error("q", q, "(..., L_q, d_k) with d_k >= 1", "the scores are scaled by 1/sqrt(d_k)")
     dropout_p = probability("dropout_p", dropout_p)
     # (q / √d_k) kᵀ equals q kᵀ / √d_k, and scaling q costs L_q·d_k multiplications
     # instead of L_q·L_k: a pass over the (..., L_q, L_k) scores saved, forward and backward.
@@ -252,7 +269,11 @@ def additive_attention(
     """
     _check_batched("q", q, "(..., L_q, d_q)")
     _check_batched("k", k, "(..., L_k, d_k)")
+    floating("q", q)
     _check_values(k, v)
+    for name, w in (("w_q", w_q), ("w_k", w_k), ("w_v", w_v)):
+        tensor(name, w)
+    same_dtype(("q", q), ("k", k), ("w_q", w_q), ("w_k", w_k), ("w_v", w_v))
     if w_q.dim() != 2 or w_q.shape[0] != q.shape[-1]:
         raise ValueError(f"w_q has shape {tuple(w_q.shape)}; expected (d_q, h) = ({q.shape[-1]}, h)")
     if w_k.dim() != 2 or w_k.shape[0] != k.shape[-1]:
@@ -305,6 +326,9 @@ def nadaraya_watson(
             raise fail("bandwidth", bandwidth, "a positive kernel width")
     else:
         bandwidth = positive("bandwidth", bandwidth)
+    for name, x in (("queries", queries), ("keys", keys), ("values", values)):
+        floating(name, x)
+    same_dtype(("queries", queries), ("keys", keys), ("values", values))
     if queries.dim() < 1 or keys.dim() < 1:
         raise ValueError(
             f"queries has shape {tuple(queries.shape)} and keys has shape {tuple(keys.shape)}; "
@@ -393,6 +417,8 @@ def self_attention(
     """
     d_model, _, _ = _check_projections(w_q, w_k, w_v)
     _check_sequence(x, d_model)
+    floating("x", x)
+    same_dtype(("x", x), ("w_q", w_q), ("w_k", w_k), ("w_v", w_v))
     return scaled_dot_product_attention(x @ w_q, x @ w_k, x @ w_v, mask)
 
 
@@ -462,6 +488,7 @@ class SelfAttention(nn.Module):
             Rows sum to one (all zeros for a position that may attend to nothing).
         """
         _check_sequence(x, self.d_model)
+        module_dtype("x", floating("x", x), self)
         # Same x three times: that is what makes it *self*-attention.
         return scaled_dot_product_attention(self.w_q(x), self.w_k(x), self.w_v(x), mask)
 

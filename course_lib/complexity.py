@@ -26,7 +26,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from course_lib._validate import fail, integer, one_of, positive_int
+from course_lib._validate import boolean, fail, generator as _generator, integer, one_of, positive_int
 
 __all__ = [
     "RECURRENT_GATES",
@@ -75,7 +75,7 @@ def attention_layer_params(d_model: int, *, bias: bool = True) -> int:
         The number of trainable scalars.
     """
     d_model = positive_int("d_model", d_model)
-    return 4 * d_model * d_model + (4 * d_model if bias else 0)
+    return 4 * d_model * d_model + (4 * d_model if boolean("bias", bias) else 0)
 
 
 def recurrent_layer_params(kind: str, d_model: int, *, bias: bool = True) -> int:
@@ -110,7 +110,7 @@ def recurrent_layer_params(kind: str, d_model: int, *, bias: bool = True) -> int
     kind = one_of("kind", kind, RECURRENT_GATES)
     d_model = positive_int("d_model", d_model)
     gates = RECURRENT_GATES[kind]
-    per_gate = 2 * d_model * d_model + (2 * d_model if bias else 0)  # W_i, W_h (+ b_i, b_h)
+    per_gate = 2 * d_model * d_model + (2 * d_model if boolean("bias", bias) else 0)  # W_i, W_h (+ b_i, b_h)
     return gates * per_gate
 
 
@@ -141,7 +141,7 @@ def conv1d_layer_params(d_model: int, kernel_size: int, *, bias: bool = True) ->
         The number of trainable scalars.
     """
     d_model, kernel_size = positive_int("d_model", d_model), positive_int("kernel_size", kernel_size)
-    return kernel_size * d_model * d_model + (d_model if bias else 0)
+    return kernel_size * d_model * d_model + (d_model if boolean("bias", bias) else 0)
 
 
 class LayerCost(NamedTuple):
@@ -258,7 +258,7 @@ def long_range_task(
     vocab = integer("vocab", vocab, minimum=2, expected="an int >= 2 (at least 2 tokens)")
     distance = integer("distance", distance, minimum=0, maximum=seq_len - 1,
                        expected=f"an int in [0, seq_len={seq_len})")
-    x = torch.randint(0, vocab, (num_samples, seq_len), generator=generator)
+    x = torch.randint(0, vocab, (num_samples, seq_len), generator=_generator("generator", generator))
     return x, x[:, seq_len - 1 - distance].clone()
 
 
@@ -278,6 +278,7 @@ class LSTMClassifier(nn.Module):
 
     def __init__(self, vocab: int, d_model: int):
         super().__init__()
+        vocab, d_model = positive_int("vocab", vocab), positive_int("d_model", d_model)
         self.embed = nn.Embedding(vocab, d_model)
         self.rnn = nn.LSTM(d_model, d_model, batch_first=True)
         self.head = nn.Linear(d_model, vocab)
@@ -316,6 +317,11 @@ class AttentionClassifier(nn.Module):
 
     def __init__(self, vocab: int, d_model: int, max_len: int, num_heads: int = 1):
         super().__init__()
+        vocab, d_model, max_len = (positive_int(n, v) for n, v in (("vocab", vocab), ("d_model", d_model),
+                                                                   ("max_len", max_len)))
+        num_heads = positive_int("num_heads", num_heads)
+        if d_model % num_heads:
+            raise fail("num_heads", num_heads, f"a divisor of d_model={d_model}")
         self.embed = nn.Embedding(vocab, d_model)
         self.pos = nn.Embedding(max_len, d_model)
         self.attn = nn.MultiheadAttention(d_model, num_heads, batch_first=True)

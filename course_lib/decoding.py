@@ -38,7 +38,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from course_lib._validate import positive_int, real, shape_error, tensor
+from course_lib._validate import boolean, floating, integer, positive_int, real, shape_error, tensor
 from course_lib.masks import causal_mask
 from course_lib.transformer import KVCache
 
@@ -77,7 +77,21 @@ def _new_cache(model: nn.Module, use_cache: bool | None) -> KVCache | None:
 def _check_src(src: Tensor) -> Tensor:
     if tensor("src", src, shape="(B, S)").dim() != 2:
         raise shape_error("src", src, "(B, S) token ids")
+    if src.dtype.is_floating_point or src.dtype.is_complex or src.dtype == torch.bool:
+        raise ValueError(f"src has dtype {src.dtype}; expected an integer tensor of token ids")
     return src
+
+
+def _check_ids(model: nn.Module, **ids: int) -> tuple[int, ...]:
+    """Each id as an int in ``[0, config.vocab_size)`` (or ``>= 0`` for a model without one)."""
+    vocab = getattr(model.config, "vocab_size", None)
+    top = None if vocab is None else vocab - 1
+    what = "a token id >= 0" if top is None else f"a token id in [0, vocab_size={vocab})"
+    return tuple(integer(name, value, minimum=0, maximum=top, expected=what) for name, value in ids.items())
+
+
+def _check_use_cache(use_cache: bool | None) -> bool | None:
+    return None if use_cache is None else boolean("use_cache", use_cache)
 
 
 def greedy_decode(
@@ -106,7 +120,8 @@ def greedy_decode(
     max_len : int
         Most tokens to generate per row (``<eos>`` included), at least 1.
     bos_id, eos_id : int
-        Ids of ``<bos>`` (fed first, not returned) and ``<eos>`` (returned, then padding).
+        Ids of ``<bos>`` (fed first, not returned) and ``<eos>`` (returned, then padding),
+        in ``[0, config.vocab_size)``.
     src_mask : Tensor of bool, shape (B, 1, S), optional
         True on real source tokens. Default: ``src != config.pad_id``.
     use_cache : bool, optional
@@ -124,6 +139,8 @@ def greedy_decode(
     """
     _check_src(src)
     max_len = positive_int("max_len", max_len)
+    bos_id, eos_id = _check_ids(model, bos_id=bos_id, eos_id=eos_id)
+    use_cache = _check_use_cache(use_cache)
     pad_id = model.config.pad_id
     was_training = model.training
     model.eval()
@@ -163,14 +180,25 @@ def gnmt_length_penalty(length: Tensor, alpha: float) -> Tensor:
     Parameters
     ----------
     length : Tensor of int or float, any shape
-        ``|Y|``: tokens written, ``<eos>`` included and ``<bos>`` not.
+        ``|Y|``: tokens written, ``<eos>`` included and ``<bos>`` not; each at least 1.
     alpha : float
-        The strength ``alpha >= 0``.
+        The strength, finite and ``>= 0``.
 
     Returns
     -------
     Tensor of float, the shape of ``length``
     """
+    alpha = real("alpha", alpha, low=0.0, expected="a finite alpha >= 0")
+    if tensor("length", length, shape="any shape, positive lengths").dtype == torch.bool:
+        raise ValueError("length has dtype torch.bool; expected an int or float tensor of lengths >= 1")
+    if length.numel() and not bool((length >= 1).all()):  # 5 + |Y| <= 0 would make lp NaN or 0
+        raise ValueError(f"length has values down to {length.min().item()}; expected lengths >= 1 "
+                         "(tokens written, <eos> included)")
+    return _penalty(length, alpha)
+
+
+def _penalty(length: Tensor, alpha: float) -> Tensor:
+    # unchecked, for the decoders' inner loop: checking the lengths there would wait for the device
     return ((5.0 + length.double()) / 6.0) ** alpha
 
 
@@ -226,7 +254,15 @@ def beam_step(
         of source ``b`` is old beam ``beam[b, j]`` followed by ``token[b, j]``, with
         cumulative log-probability ``score[b, j]``.
     """
+    if floating("log_probs", log_probs).dim() != 3:
+        raise shape_error("log_probs", log_probs, "(B, K, V): a log-probability per source, beam and token")
+    for name, x in (("scores", scores), ("finished", finished), ("lengths", lengths)):
+        tensor(name, x, shape="(B, K)")
+    if finished.dtype != torch.bool:
+        raise ValueError(f"finished has dtype {finished.dtype}; expected a boolean tensor")
     B, K, V = log_probs.shape
+    pad_id = integer("pad_id", pad_id, minimum=0, maximum=V - 1, expected=f"a token id in [0, V={V})")
+    length_penalty = real("length_penalty", length_penalty, low=0.0, expected="a finite alpha >= 0")
     if scores.shape != (B, K) or finished.shape != (B, K) or lengths.shape != (B, K):
         raise ValueError(f"scores, finished and lengths have shapes {tuple(scores.shape)}, "
                          f"{tuple(finished.shape)}, {tuple(lengths.shape)}; expected (B, K) = {(B, K)} "
@@ -238,7 +274,7 @@ def beam_step(
     step = torch.where(finished[..., None], only_pad, log_probs)  # (B, K, V)
     total = scores[..., None] + step  # (B, K, V) cumulative log-probability of each candidate
     new_length = lengths + (~finished).long()  # (B, K): a finished beam does not grow
-    rank = total / gnmt_length_penalty(new_length, length_penalty).to(total.dtype)[..., None]
+    rank = total / _penalty(new_length, length_penalty).to(total.dtype)[..., None]
     k = min(beam_size, K * V)
     best = rank.flatten(1).topk(k, dim=1).indices  # (B, K'): across all beams at once
     return BeamStep(beam=best // V, token=best % V, score=total.flatten(1).gather(1, best))
@@ -307,7 +343,9 @@ def beam_search(
     """
     _check_src(src)
     beam_size, max_len = positive_int("beam_size", beam_size), positive_int("max_len", max_len)
-    length_penalty = real("length_penalty", length_penalty, low=0.0, expected="a float alpha >= 0")
+    length_penalty = real("length_penalty", length_penalty, low=0.0, expected="a finite alpha >= 0")
+    bos_id, eos_id = _check_ids(model, bos_id=bos_id, eos_id=eos_id)
+    use_cache, return_scores = _check_use_cache(use_cache), boolean("return_scores", return_scores)
     pad_id = model.config.pad_id
     was_training = model.training
     model.eval()
@@ -353,7 +391,7 @@ def _beam_search(model, src, beam_size, max_len, alpha, *, bos_id, eos_id, pad_i
             cache.reorder((sources[:, None] * K + beam).flatten())  # old flat row of each new beam
         # Hypotheses complete at this step: just wrote <eos>, or ran out of room.
         complete = ~parent_finished if t == max_len else finished & ~parent_finished  # (B, K')
-        normalised = scores.double() / gnmt_length_penalty(lengths, alpha)
+        normalised = scores.double() / _penalty(lengths, alpha)
         candidate = normalised.masked_fill(~complete, float("-inf")).max(dim=1)  # best per source
         better = candidate.values > best_score  # (B,)
         if bool(better.any()):

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib._validate import fail, positive_int, shape_error, tensor
+from course_lib._validate import boolean, fail, floating, module_dtype, positive_int, shape_error, tensor
 
 __all__ = ["Embeddings", "OutputProjection", "EmbeddingLayers", "build_embeddings", "parameter_count"]
 
@@ -60,16 +60,16 @@ def _range_checked(ids: Tensor) -> bool:
     return ids.device.type == "cpu" and ids.numel() > 0 and not torch.compiler.is_compiling()
 
 
-def _check_ids(ids: Tensor, vocab_size: int) -> None:
-    tensor("ids", ids)
+def _check_ids(ids: Tensor, vocab_size: int, name: str = "ids") -> None:
+    tensor(name, ids)
     if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-        raise fail("ids", ids, "integer token ids (torch.long)")
+        raise fail(name, ids, "integer token ids (torch.long)")
     if not _range_checked(ids):
         return
     low, high = ids.min().item(), ids.max().item()  # free on the CPU, and worth a clear message
     if low < 0 or high >= vocab_size:
         bad = low if low < 0 else high
-        raise ValueError(f"ids contains {bad}; expected ids in [0, vocab_size={vocab_size})")
+        raise ValueError(f"{name} contains {bad}; expected ids in [0, vocab_size={vocab_size})")
 
 
 class Embeddings(nn.Module):
@@ -169,6 +169,7 @@ class OutputProjection(nn.Module):
         """Return the logits ``h @ W^T (+ b)``, shape ``(..., vocab_size)``, for ``h`` of shape (..., d_model)."""
         if tensor("h", h, shape="(..., d_model)").dim() < 1 or h.shape[-1] != self.d_model:
             raise shape_error("h", h, f"(..., d_model={self.d_model})")
+        module_dtype("h", floating("h", h), self)
         return F.linear(h, self.weight, self.bias)  # (..., vocab_size)
 
     def extra_repr(self) -> str:
@@ -220,6 +221,11 @@ def build_embeddings(
     EmbeddingLayers
         ``(source, target, output_projection)``; with ``shared_vocab`` ``source is target``.
     """
+    d_model = positive_int("d_model", d_model)
+    src_vocab_size = positive_int("src_vocab_size", src_vocab_size)
+    tgt_vocab_size = positive_int("tgt_vocab_size", tgt_vocab_size)
+    shared_vocab, tie_output = boolean("shared_vocab", shared_vocab), boolean("tie_output", tie_output)
+    bias = boolean("bias", bias)
     if shared_vocab and src_vocab_size != tgt_vocab_size:
         raise ValueError(
             f"shared_vocab=True needs one vocabulary, but src_vocab_size={src_vocab_size} and "
@@ -249,7 +255,13 @@ def parameter_count(*modules: nn.Module | Iterable[nn.Parameter]) -> int:
         The number of trainable numbers the modules hold together.
     """
     seen: dict[int, int] = {}
-    for m in modules:
-        for p in m.parameters() if isinstance(m, nn.Module) else m:
+    for i, m in enumerate(modules):
+        params = list(m.parameters()) if isinstance(m, nn.Module) else m
+        expected = "an nn.Module or an iterable of tensors (parameters)"
+        if isinstance(params, (str, bytes, Tensor)) or not hasattr(params, "__iter__"):
+            raise fail(f"modules[{i}]", m, expected)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise fail(f"modules[{i}]", m, expected)
             seen[id(p)] = p.numel()
     return sum(seen.values())

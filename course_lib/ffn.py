@@ -21,7 +21,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from course_lib._validate import one_of, positive_int, probability, shape_error, tensor
+from course_lib._validate import floating, module_dtype, one_of, positive_int, probability, shape_error, tensor
 
 __all__ = ["gelu", "PositionwiseFFN"]
 
@@ -46,6 +46,7 @@ def gelu(x: Tensor) -> Tensor:
     -------
     Tensor, same shape as ``x``
     """
+    floating("x", x)
     return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
 
 
@@ -104,6 +105,7 @@ class PositionwiseFFN(nn.Module):
         tensor("x", x, shape=f"(..., d_model={self.d_model})")
         if x.dim() == 0 or x.shape[-1] != self.d_model:
             raise shape_error("x", x, f"(..., d_model={self.d_model})")
+        module_dtype("x", floating("x", x), self)
         h = self.linear1(x)  # (..., d_ff): expand
         h = torch.relu(h) if self.activation == "relu" else gelu(h)
         return self.linear2(self.dropout(h))  # (..., d_model): contract

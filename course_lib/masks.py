@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from course_lib._validate import fail, integer, non_negative_int, shape_error, tensor
+from course_lib._validate import boolean, fail, integer, non_negative_int, shape_error, tensor
 
 __all__ = ["causal_mask", "padding_mask", "combine_masks", "to_torch_mask", "from_torch_mask"]
 
@@ -167,7 +167,7 @@ def to_torch_mask(mask: Tensor, *, key_padding: bool = False) -> Tensor:
         ``~mask``: shape of ``mask``, or (B, L_k) when ``key_padding=True``.
     """
     _boolean_mask("mask", mask)
-    if key_padding:
+    if boolean("key_padding", key_padding):
         if mask.dim() != 3 or mask.shape[1] != 1:
             raise shape_error("mask", mask, "(B, 1, L_k) for a key padding mask", "the shape padding_mask returns")
         mask = mask[:, 0, :]  # (B, L_k)
@@ -196,6 +196,7 @@ def from_torch_mask(mask: Tensor, *, key_padding: bool = False) -> Tensor:
         ``key_padding=True``.
     """
     tensor("mask", mask)
+    key_padding = boolean("key_padding", key_padding)
     expected = "bool, or float of only 0 and -inf"
     if mask.dtype == torch.bool:
         ours = ~mask

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib._validate import boolean, positive_int, probability, shape_error, tensor
+from course_lib._validate import boolean, floating, index_tensor, module_dtype, positive_int, probability, shape_error, tensor
 from course_lib.attention import _check_mask, scaled_dot_product_attention
 
 __all__ = ["split_heads", "merge_heads", "MultiHeadAttention", "AttentionCache"]
@@ -238,6 +238,7 @@ class MultiHeadAttention(nn.Module):
             expected = f"(B, {length}, d_model={self.d_model})"
             if tensor(name, x, shape=expected).dim() != 3 or x.shape[-1] != self.d_model:
                 raise shape_error(name, x, expected)
+            module_dtype(name, floating(name, x), self)
         if not query.shape[0] == key.shape[0] == value.shape[0]:
             raise ValueError(
                 f"query, key and value have batch sizes {query.shape[0]}, {key.shape[0]} and "
@@ -340,6 +341,7 @@ class AttentionCache:
         Beam search calls this when it re-ranks its hypotheses: new row ``i`` continues old
         row ``index[i]``, so it must see that row's keys and values.
         """
+        index_tensor("index", index)
         if self.k is not None:
             self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
 

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib._validate import boolean, fail, positive_int, probability, real, shape_error, tensor
+from course_lib._validate import boolean, fail, floating, module_dtype, same_dtype, positive_int, probability, real, shape_error, tensor
 
 __all__ = ["layer_norm", "LayerNorm", "Residual"]
 
@@ -83,6 +83,8 @@ def layer_norm(x: Tensor, gamma: Tensor, beta: Tensor, eps: float = 1e-5) -> Ten
     _check_width(x)
     _check_affine("gamma", gamma, x.shape[-1])
     _check_affine("beta", beta, x.shape[-1])
+    floating("x", x)
+    same_dtype(("x", x), ("gamma", gamma), ("beta", beta))
     eps = _check_eps(eps)
     mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
     centred = x - mean
@@ -118,13 +120,14 @@ class LayerNorm(nn.Module):
     def __init__(self, d_model: int, eps: float = 1e-5, *, fast: bool = False):
         super().__init__()
         d_model, eps = positive_int("d_model", d_model), _check_eps(eps)
-        self.d_model, self.eps, self.fast = d_model, eps, fast
+        self.d_model, self.eps, self.fast = d_model, eps, boolean("fast", fast)
         self.weight = nn.Parameter(torch.ones(d_model))
         self.bias = nn.Parameter(torch.zeros(d_model))
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalise ``x`` of shape (..., d_model) over its last axis; same shape out."""
         _check_width(x, self.d_model)
+        module_dtype("x", floating("x", x), self)
         if self.fast:
             return F.layer_norm(x, (self.d_model,), self.weight, self.bias, self.eps)
         return layer_norm(x, self.weight, self.bias, self.eps)
@@ -203,6 +206,7 @@ class Residual(nn.Module):
             tensor for a sub-layer that returns a tensor, ``(out, *rest)`` for one that
             returns a tuple (attention's weights come back as they were).
         """
+        _check_width(x, self.norm.d_model)
         inner = self.norm(x) if self.norm_first else x
         result = self.sublayer(inner, *args, **kwargs)
         out, rest = (result[0], tuple(result[1:])) if isinstance(result, tuple) else (result, None)

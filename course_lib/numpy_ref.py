@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from course_lib import _validate
+
 __all__ = [
     "softmax",
     "dot_product_scores",
@@ -31,6 +33,34 @@ __all__ = [
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
+def _array(name: str, x, min_ndim: int = 0, expected: str = "") -> np.ndarray:
+    """``x`` as a float64 array with at least ``min_ndim`` axes, or a ValueError naming ``name``."""
+    what = expected or f"an array with at least {min_ndim} axes"
+    if x is None or isinstance(x, (str, bytes)):
+        raise _validate.fail(name, x, what)
+    try:
+        a = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _validate.fail(name, x, what) from None
+    if a.ndim < min_ndim:
+        raise ValueError(f"{name} has shape {a.shape}; expected {what}")
+    return a
+
+
+def _mask(mask, shape: tuple) -> np.ndarray:
+    """A boolean mask broadcastable to ``shape`` as is (True = may attend)."""
+    m = np.asarray(mask)
+    if m.dtype != bool:
+        raise ValueError(f"mask has dtype {m.dtype}; expected a boolean array (True = may attend)")
+    try:
+        out = np.broadcast_shapes(m.shape, shape)
+    except ValueError:
+        out = None
+    if out != tuple(shape):
+        raise ValueError(f"mask has shape {m.shape}; expected a shape broadcastable to {tuple(shape)}")
+    return m
+
+
 # -- attention (chapters 1-3) --------------------------------------------------------------
 
 
@@ -46,7 +76,11 @@ def softmax(x: np.ndarray, dim: int = -1) -> np.ndarray:
     -------
     ndarray, same shape as ``x``; an all ``-inf`` slice gives zeros.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = _array("x", x)
+    dim = _validate.integer("dim", dim, minimum=-max(x.ndim, 1), maximum=max(x.ndim, 1) - 1,
+                            expected=f"an axis of x, which has {x.ndim} dimensions")
+    if x.ndim and x.shape[dim] == 0:
+        return x.copy()  # nothing to normalise over
     m = np.max(x, axis=dim, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
     e = np.exp(x - m)
@@ -56,7 +90,7 @@ def softmax(x: np.ndarray, dim: int = -1) -> np.ndarray:
 
 def dot_product_scores(q: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Return ``q @ kᵀ``: shape (..., L_q, d_k) × (..., L_k, d_k) → (..., L_q, L_k)."""
-    q, k = np.asarray(q, dtype=np.float64), np.asarray(k, dtype=np.float64)
+    q, k = _array("q", q, 2, "(..., L_q, d_k)"), _array("k", k, 2, "(..., L_k, d_k)")
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q has d_k={q.shape[-1]} but k has d_k={k.shape[-1]}; expected equal")
     return np.einsum("...id,...jd->...ij", q, k)
@@ -79,12 +113,17 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout_p: float = 0.0):
     out : ndarray, shape (..., L_q, d_v)
     weights : ndarray, shape (..., L_q, L_k); rows with no allowed key are zero.
     """
-    if dropout_p != 0.0:
+    if _validate.probability("dropout_p", dropout_p) != 0.0:
         raise ValueError(f"dropout_p={dropout_p}; the numpy reference supports only 0.0")
-    v = np.asarray(v, dtype=np.float64)
-    scores = dot_product_scores(q, k) / np.sqrt(np.shape(q)[-1])
+    v = _array("v", v, 2, "(..., L_k, d_v)")
+    scores = dot_product_scores(q, k)
+    if np.shape(q)[-1] == 0:
+        raise ValueError(f"q has shape {np.shape(q)}; expected (..., L_q, d_k) with d_k >= 1")
+    if v.shape[-2] != np.shape(k)[-2]:
+        raise ValueError(f"v has shape {v.shape}; expected one value per key, L_k={np.shape(k)[-2]}")
+    scores = scores / np.sqrt(np.shape(q)[-1])
     if mask is not None:
-        scores = np.where(np.asarray(mask, dtype=bool), scores, -np.inf)
+        scores = np.where(_mask(mask, scores.shape), scores, -np.inf)
     weights = softmax(scores, dim=-1)
     return weights @ v, weights
 
@@ -107,12 +146,20 @@ def additive_attention(q, k, v, *, w_q, w_k, w_v, mask=None):
     out : ndarray, shape (..., L_q, d_v)
     weights : ndarray, shape (..., L_q, L_k)
     """
-    q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
+    q, k, v = (_array(n, a, 2) for n, a in (("q", q), ("k", k), ("v", v)))
+    w_q, w_k, w_v = (_array(n, a) for n, a in (("w_q", w_q), ("w_k", w_k), ("w_v", w_v)))
+    if w_q.shape[:1] != q.shape[-1:] or w_q.ndim != 2:
+        raise ValueError(f"w_q has shape {w_q.shape}; expected (d_q, h) = ({q.shape[-1]}, h)")
+    if w_k.shape != (k.shape[-1], w_q.shape[1]) or w_v.shape != (w_q.shape[1],):
+        raise ValueError(f"w_k has shape {w_k.shape} and w_v {w_v.shape}; expected ({k.shape[-1]}, "
+                         f"{w_q.shape[1]}) and ({w_q.shape[1]},)")
+    if v.shape[-2] != k.shape[-2]:
+        raise ValueError(f"v has shape {v.shape}; expected one value per key, L_k={k.shape[-2]}")
     hidden_q = np.einsum("...id,dh->...ih", q, w_q)
     hidden_k = np.einsum("...jd,dh->...jh", k, w_k)
     scores = np.einsum("...ijh,h->...ij", np.tanh(hidden_q[..., :, None, :] + hidden_k[..., None, :, :]), w_v)
     if mask is not None:
-        scores = np.where(np.asarray(mask, dtype=bool), scores, -np.inf)
+        scores = np.where(_mask(mask, scores.shape), scores, -np.inf)
     weights = softmax(scores, dim=-1)
     return weights @ v, weights
 
@@ -133,9 +180,11 @@ def nadaraya_watson(queries, keys, values, *, bandwidth: float = 1.0):
     out : ndarray, shape (..., L_q) or (..., L_q, d_v)
     weights : ndarray, shape (..., L_q, L_k)
     """
-    if not bandwidth > 0:
-        raise ValueError(f"bandwidth={bandwidth}; expected a positive kernel width")
-    queries, keys, values = (np.asarray(a, dtype=np.float64) for a in (queries, keys, values))
+    _validate.positive("bandwidth", bandwidth)
+    queries, keys = _array("queries", queries, 1), _array("keys", keys, 1)
+    values = _array("values", values, 1)
+    if values.ndim not in (keys.ndim, keys.ndim + 1) or values.shape[keys.ndim - 1] != keys.shape[-1]:
+        raise ValueError(f"values has shape {values.shape}; expected (..., L_k) or (..., L_k, d_v), L_k={keys.shape[-1]}")
     weights = softmax(-np.square(queries[..., :, None] - keys[..., None, :]) / (2.0 * bandwidth**2), dim=-1)
     if values.ndim == keys.ndim:
         return np.einsum("...ij,...j->...i", weights, values), weights
@@ -206,6 +255,7 @@ def split_heads(x: np.ndarray, num_heads: int) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 3:
         raise ValueError(f"x has shape {x.shape}; expected (B, L, d_model)")
+    num_heads = _validate.positive_int("num_heads", num_heads)
     if x.shape[-1] % num_heads != 0:
         raise ValueError(f"d_model={x.shape[-1]} is not divisible by num_heads={num_heads}")
     d_head = x.shape[-1] // num_heads
@@ -271,6 +321,9 @@ def multi_head_attention(
     """
     query, key, value = (np.asarray(a, dtype=np.float64) for a in (query, key, value))
     d_model = query.shape[-1]
+    num_heads = _validate.positive_int("num_heads", num_heads)
+    if np.shape(w_o) != (d_model, d_model):
+        raise ValueError(f"w_o has shape {np.shape(w_o)}; expected (d_model, d_model) = ({d_model}, {d_model})")
     if d_model % num_heads != 0:
         raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
     d_head = d_model // num_heads
@@ -304,6 +357,7 @@ def causal_mask(L: int) -> np.ndarray:
 
 def padding_mask(lengths, max_len: int) -> np.ndarray:
     """Return the (B, 1, max_len) mask that is True on the first ``lengths[b]`` keys of row b."""
+    max_len = _validate.non_negative_int("max_len", max_len)
     lengths = np.asarray(lengths)
     if lengths.ndim != 1 or (lengths.size and not np.issubdtype(lengths.dtype, np.integer)):
         raise ValueError(f"lengths has shape {lengths.shape} and dtype {lengths.dtype}; expected (B,) ints")
@@ -358,6 +412,7 @@ def layer_norm(x, gamma, beta, eps: float = 1e-5) -> np.ndarray:
     gamma, beta = np.asarray(gamma, dtype=np.float64), np.asarray(beta, dtype=np.float64)
     if gamma.shape != (x.shape[-1],) or beta.shape != (x.shape[-1],):
         raise ValueError(f"gamma {gamma.shape} and beta {beta.shape}; expected ({x.shape[-1]},) each")
+    eps = _validate.real("eps", eps, low=0.0, expected="a finite number >= 0")
     mu = x.mean(axis=-1, keepdims=True)
     var = x.var(axis=-1, keepdims=True)  # numpy's default ddof=0 is the biased variance
     return gamma * (x - mu) / np.sqrt(var + eps) + beta

@@ -30,7 +30,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from course_lib._validate import (fail, integer, non_negative_int, positive, positive_int, probability, shape_error,
+from course_lib._validate import (fail, floating, integer, non_negative_int, positive, positive_int, probability, shape_error,
                                   tensor)
 
 __all__ = [
@@ -154,10 +154,11 @@ def _check_input(x: Tensor, d_model: int, max_len: int, offset: int, owner: str)
     tensor("x", x, shape=expected)
     if x.dim() < 2 or x.shape[-1] != d_model:
         raise shape_error("x", x, expected)
+    floating("x", x)  # an int x + float position vectors would silently become a float tensor
     offset = integer("offset", offset, minimum=0, expected="a non-negative int (the position of x[:, 0])")
     L = x.shape[-2]
     if offset + L > max_len:
-        where = f"sequence length {L} exceeds" if offset == 0 else f"positions {offset}..{offset + L - 1} exceed"
+        where = f"sequence length {L} exceeds" if offset == 0 else f"offset={offset}: positions {offset}..{offset + L - 1} exceed"
         raise ValueError(f"{where} max_len={max_len} of this {owner}; build it with a larger max_len")
     return offset
 

@@ -47,7 +47,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib._validate import boolean, fail, integer, one_of, positive_int, probability, shape_error, tensor
+from course_lib._validate import (
+    boolean, fail, floating, integer, module_dtype, one_of, positive_int, probability, shape_error, tensor,
+)
+from course_lib.embedding import _check_ids as _check_embedding_ids
 from course_lib.embedding import build_embeddings, parameter_count
 from course_lib.ffn import PositionwiseFFN
 from course_lib.multihead import AttentionCache, MultiHeadAttention, _check_num_heads
@@ -202,10 +205,20 @@ class CrossAttentionSublayer(MultiHeadAttention):
         Returns ``(out (B, T, d_model), weights (B, H, T, S) or None on the fast path)``.
         With a static ``cache`` (chapter 11) the memory's keys and values are projected once.
         """
+        expected = f"(B, S, d_model={self.d_model})"
+        if tensor("memory", memory, shape=expected).dim() != 3 or memory.shape[-1] != self.d_model:
+            raise shape_error("memory", memory, expected, "the encoder's output")
+        module_dtype("memory", floating("memory", memory), self)
         return super().forward(x, memory, memory, mask, cache=cache)
 
 
 # --------------------------------------------------------------------------- layers
+
+
+def _check_mask_arg(name: str, mask: Tensor | None) -> None:
+    """Check a mask under the caller's name (its shape is checked where it meets the scores)."""
+    if mask is not None and (not isinstance(mask, Tensor) or mask.dtype != torch.bool):
+        raise fail(name, mask, "a boolean tensor (True = may attend), or None")
 
 
 def _xavier_(module: nn.Module) -> None:
@@ -389,6 +402,8 @@ class DecoderLayer(nn.Module):
         -------
         Tensor, shape (B, T, d_model)
         """
+        _check_mask_arg("self_mask", self_mask)
+        _check_mask_arg("cross_mask", cross_mask)
         self_cache, cross_cache = (None, None) if cache is None else (cache.self_attn, cache.cross_attn)
         x, weights = self.self_attn(x, self_mask, cache=self_cache)
         self.self_attn_weights = _detached(weights)
@@ -678,11 +693,11 @@ class Transformer(nn.Module):
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
 
-    @staticmethod
-    def _check_ids(name: str, ids: Tensor, length: str) -> None:
-        """Check the number of axes only: no host sync here (Embeddings checks the id range)."""
+    def _check_ids(self, name: str, ids: Tensor, length: str) -> None:
+        """Check the ids under their own name: axes, dtype, and (on the CPU only) the range."""
         if tensor(name, ids, shape=f"(B, {length})").dim() != 2:
             raise shape_error(name, ids, f"(B, {length}) token ids")
+        _check_embedding_ids(ids, self.config.vocab_size, name)
 
     def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
         """Run the encoder on source ids.
@@ -698,6 +713,7 @@ class Transformer(nn.Module):
         memory : Tensor, shape (B, S, d_model)
         """
         self._check_ids("src", src, "S")
+        _check_mask_arg("src_mask", src_mask)
         return self.encoder(self.positional(self.src_embed(src)), src_mask)
 
     def decode(self, tgt_in: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
@@ -731,6 +747,8 @@ class Transformer(nn.Module):
         logits : Tensor, shape (B, T, vocab_size)
         """
         self._check_ids("tgt_in", tgt_in, "T")
+        _check_mask_arg("tgt_mask", tgt_mask)
+        _check_mask_arg("memory_mask", memory_mask)
         offset = 0 if cache is None else cache.length  # position of tgt_in[:, 0]
         x = self.positional(self.tgt_embed(tgt_in), offset=offset)
         h = self.decoder(x, memory, tgt_mask, memory_mask, cache=cache)
@@ -763,6 +781,8 @@ def parameter_breakdown(model: Transformer) -> dict[str, int]:
         (pre-LN only, else 0) and ``"total"``, their sum, which equals
         :func:`~course_lib.embedding.parameter_count` of the whole model.
     """
+    if not isinstance(model, Transformer):
+        raise fail("model", model, "a course_lib.transformer.Transformer")
     final_norms = [m for m in (model.encoder.norm, model.decoder.norm) if m is not None]
     parts = {
         "embeddings": parameter_count(model.src_embed, model.tgt_embed, model.output_projection),

@@ -308,7 +308,9 @@ def test_two_residuals_reproduce_torch_encoder_layer(norm_first):
         def forward(self, x):
             return layer.linear2(torch.relu(layer.linear1(x)))
 
-    attn_block, ffn_block = Residual(d, SelfAttention(), norm_first), Residual(d, FFN(), norm_first)
+    # float64 like the layer: a norm refuses input of another dtype than its parameters
+    attn_block = Residual(d, SelfAttention(), norm_first).double()
+    ffn_block = Residual(d, FFN(), norm_first).double()
     attn_block.norm.load_state_dict(layer.norm1.state_dict())
     ffn_block.norm.load_state_dict(layer.norm2.state_dict())
     with torch.no_grad():  # non-trivial norm weights, so a swapped norm1/norm2 would show

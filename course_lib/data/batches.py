@@ -177,7 +177,9 @@ def iterate_batches(
     """
     batch_size = _validate.positive_int("batch_size", batch_size)
     _validate.boolean("drop_last", drop_last)
-    if generator is None:
+    numbers = _batch_numbers(numbers)
+    _validate.one_of("direction", direction, _DIRECTIONS)
+    if _validate.generator("generator", generator) is None:
         order = list(range(len(numbers)))
     else:
         order = torch.randperm(len(numbers), generator=generator).tolist()

@@ -77,6 +77,7 @@ def sample_numbers(
         probability is outside ``[0, 1]``.
     """
     count = _validate.non_negative_int("count", count)
+    _validate.generator("generator", generator, optional=False)
     max_value = _validate.integer("max_value", max_value, minimum=1, maximum=MAX_NUMBER)
     zero_heavy_fraction = _validate.real("zero_heavy_fraction", zero_heavy_fraction, low=0, high=1)
     zero_prob = _validate.real("zero_prob", zero_prob, low=0, high=1)

@@ -97,7 +97,7 @@ class Vocab:
         Parameters
         ----------
         ids : sequence of int or Tensor, shape (T,)
-            Token ids.
+            Token ids; one outside ``[0, len(itos))`` reads ``<unk>``.
 
         Returns
         -------
@@ -105,9 +105,14 @@ class Vocab:
             E.g. ``CHINESE_VOCAB.to_text([1, 8, 14, 5, 2, 0]) == "四十一"``.
         """
         if isinstance(ids, Tensor):
+            if ids.dim() != 1:
+                raise _validate.shape_error("ids", ids, "(T,): one row of token ids")
             ids = ids.tolist()
+        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+            raise _validate.fail("ids", ids, "a sequence of int token ids or a 1-D tensor")
         tokens = []
-        for i in ids:
+        for n, i in enumerate(ids):
+            i = _validate.integer(f"ids[{n}]", i, expected="an int token id")  # an id outside the table reads <unk>
             if i == self.EOS:
                 break
             if i in (self.PAD, self.BOS):
