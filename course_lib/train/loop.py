@@ -462,7 +462,8 @@ def _check_finite(run: _Run) -> None:
     """Raise :class:`TrainingDiverged` if a weight or one of Adam's moments is NaN or infinite (one host sync)."""
     tensors = list(run.model.parameters()) + [value for state in run.optimizer.state.values()
                                               for value in state.values() if torch.is_tensor(value)]
-    if not bool(torch.stack([t.isfinite().all() for t in tensors]).all()):
+    # Adam keeps its step counts on the CPU, the rest lives on the model's device.
+    if not bool(torch.stack([t.isfinite().all().to(run.device) for t in tensors]).all()):
         raise TrainingDiverged(f"the weights or Adam's moments became NaN or infinite at step {run.step} (its "
                                f"loss was still finite); {_kept(run)}")
 
