@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import matplotlib
 import pytest
+import torch
 
 from course_lib import train as T
 from course_lib.train import cli
@@ -18,6 +20,80 @@ def test_cli_rejects_unknown_key_with_one_line(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "--set key='colour'; expected a known key" in err[-1] and "Traceback" not in "".join(err)
+
+
+_SMALL = ["--preset", "tiny", "--no-progress", "--set", "d_model=32", "--set", "d_ff=64", "--set", "num_layers=1",
+          "--set", "train_size=400", "--set", "test_size=8", "--set", "eval_size=8", "--set", "batch_size=16"]
+
+
+def _one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in captured.err, captured.err
+    assert captured.out == ""  # nothing printed before the refusal, no configuration either
+    assert err[0].startswith("course-train: error: ")
+    return err[0].removeprefix("course-train: error: ")
+
+
+@pytest.mark.parametrize("print_config", [True, False])
+@pytest.mark.parametrize("args,message", [
+    (["--set", "lr=-0.1"], "lr=-0.1; expected a finite number > 0"),
+    (["--set", "lr=nan"], "lr=nan; expected a finite number > 0"),
+    (["--set", "lr=inf"], "lr=inf; expected a finite number > 0"),
+    (["--set", "betas=0.9,2"], "betas=(0.9, 2.0); expected two numbers (beta1, beta2), each 0 <= beta < 1"),
+    (["--set", "eps=-1"], "eps=-1.0; expected a finite number > 0"),
+    (["--device", "tpu"], "device='tpu'; expected None, 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"),
+    (["--steps", "0"], "steps=0; expected a positive int"),
+    (["--seed", "-1"], "seed=-1; expected an int with 0 <= seed < 2**32"),
+    (["--target-exact", "2"], "target_exact=2.0; expected a number with 0 <= target_exact <= 1"),
+    (["--set", "max_len=10"], "model.max_len=10; expected at least 42 for en-zh"),
+    (["--set", "weight_decay=-1"], "weight_decay=-1.0; expected a number with 0 <= weight_decay"),
+])
+def test_a_bad_field_is_refused_in_one_line_before_anything_runs(args, message, print_config, tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        T.main(["--preset", "tiny", "--no-progress", "--out", str(out), *args]
+               + (["--print-config"] if print_config else []))
+    assert exit_info.value.code == 2
+    assert _one_error_line(capsys).startswith(message)
+    assert not out.exists()
+
+
+def test_a_missing_device_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exit_info:
+        T.main([*_SMALL, "--device", "cuda", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert _one_error_line(capsys) == "device='cuda'; expected a device available on this machine ('cpu')"
+    assert not (tmp_path / "run").exists()
+    # --print-config shows a configuration for another machine: the device need not exist here.
+    assert T.main([*_SMALL, "--device", "cuda", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["device"] == "cuda"
+
+
+def test_a_diverged_run_ends_in_one_line_and_status_1(tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        T.main([*_SMALL, "--set", "lr=1e30", "--out", str(tmp_path / "run")])
+    message = str(exit_info.value.code)  # SystemExit(message): printed to stderr, status 1
+    assert re.fullmatch(rf"course-train: error: loss became (nan|inf) at step \d+; no checkpoint had been saved in "
+                        rf"{re.escape(str(tmp_path / 'run'))} yet", message), message
+
+
+def test_run_folder_refusals_are_one_line_and_overwrite_replaces(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert T.main([*_SMALL, "--steps", "4", "--set", "eval_every=2", "--out", out]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        T.main([*_SMALL, "--steps", "2", "--out", out])
+    assert exit_info.value.code == 2
+    assert _one_error_line(capsys).startswith(f"{out} already holds a run (checkpoint.pt and metrics.jsonl)")
+    assert T.load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 4
+    assert T.main([*_SMALL, "--steps", "2", "--set", "eval_every=2", "--out", out, "--overwrite"]) == 0
+    assert T.load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 2
+    with pytest.raises(SystemExit) as exit_info:
+        T.main([*_SMALL, "--out", out, "--resume", "--overwrite"])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument --resume" in capsys.readouterr().err
 
 
 def test_cli_turns_a_bad_checkpoint_into_one_line(tmp_path):

@@ -90,6 +90,7 @@ def test_interrupt_then_resume_gives_the_uninterrupted_losses_exactly(tmp_path, 
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [6, 12]
     assert signal.getsignal(signal.SIGINT) is handler  # train put the previous Ctrl-C handler back
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.jsonl"]  # no lock, no temporary
 
 
 def test_resume_extends_a_finished_run(tmp_path, tiny_train_config):
@@ -97,6 +98,83 @@ def test_resume_extends_a_finished_run(tmp_path, tiny_train_config):
     T.train(tiny_train_config(tmp_path / "b", steps=6))
     longer = T.train(tiny_train_config(tmp_path / "b", steps=12), resume=True)  # steps may change on resume
     assert longer.losses == full.losses
+
+
+# --------------------------------------------------------------------------- divergence
+
+
+def _nan_loss_from(step, monkeypatch):
+    """Make the training loss NaN from the ``step``-th step on (its gradient, and then the weights, too)."""
+    from course_lib.train import loop
+
+    real, calls = loop.label_smoothed_loss, []
+
+    def poisoned(*args, **kwargs):
+        calls.append(1)
+        loss = real(*args, **kwargs)
+        return loss * math.nan if len(calls) >= step else loss
+
+    monkeypatch.setattr(loop, "label_smoothed_loss", poisoned)
+
+
+def _saved_steps(out):
+    metrics = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return T.load_checkpoint(out / "checkpoint.pt"), metrics
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, tiny_train_config, monkeypatch):
+    config = tiny_train_config(tmp_path, steps=12, eval_every=3)
+    _nan_loss_from(7, monkeypatch)
+    with pytest.raises(T.TrainingDiverged) as e:
+        T.train(config)
+    assert str(e.value) == f"loss became nan at step 7; the last good checkpoint (step 6) is kept in {tmp_path}"
+    state, metrics = _saved_steps(tmp_path)
+    assert state["step"] == 6 and metrics == [3, 6] and len(state["losses"]) == 6
+    assert all(math.isfinite(x) for x in state["losses"]) and all(v.isfinite().all() for v in state["model"].values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "metrics.jsonl"]  # lock released
+    monkeypatch.undo()
+    assert T.train(config, resume=True).losses[:6] == state["losses"]  # the kept checkpoint resumes
+
+
+def test_divergence_is_found_at_the_next_flush_and_named_at_its_step(tmp_path, tiny_train_config, monkeypatch):
+    # On a GPU the statistics come to the host every 20 steps, not every step: the check
+    # costs no extra sync, and still names the step the loss went bad.
+    from course_lib.train import loop
+
+    monkeypatch.setattr(loop._Run, "flush_every", property(lambda self: 4))
+    flushed_at = []
+    real_flush = loop._flush
+    monkeypatch.setattr(loop, "_flush", lambda run, stop: flushed_at.append(run.step) or real_flush(run, stop))
+    _nan_loss_from(7, monkeypatch)
+    with pytest.raises(T.TrainingDiverged, match=r"^loss became nan at step 7; the last good checkpoint \(step 5\)"):
+        T.train(tiny_train_config(tmp_path, steps=12, eval_every=5))
+    assert flushed_at == [4, 5, 9]  # steps 6-9 came to the host together
+    assert _saved_steps(tmp_path)[0]["step"] == 5
+
+
+def test_weights_gone_bad_under_a_finite_loss_are_never_saved(tmp_path, tiny_train_config, monkeypatch):
+    original, calls = torch.optim.AdamW.step, []
+
+    def corrupting_step(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 6:  # the 6th update overflows; its loss was computed before, and is finite
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].fill_(math.inf)
+        return result
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", corrupting_step)
+    with pytest.raises(T.TrainingDiverged, match=r"^the weights or Adam's moments became NaN or infinite at step "
+                                                 r"6 \(its loss was still finite\); the last good checkpoint \(step 3\) is kept in "):
+        T.train(tiny_train_config(tmp_path, steps=12, eval_every=3))
+    state, metrics = _saved_steps(tmp_path)
+    assert state["step"] == 3 and metrics == [3]  # neither the checkpoint nor the metrics of step 6
+
+
+def test_a_learning_rate_that_blows_up_stops_with_one_line(tiny_train_config):
+    with pytest.raises(T.TrainingDiverged, match=r"^loss became (nan|inf) at step \d+; nothing was saved "
+                                                 r"\(no out folder\)$"):
+        T.train(tiny_train_config(lr=1e30))
 
 
 # --------------------------------------------------------------------------- data parallel

@@ -19,8 +19,10 @@ Vaswani et al. (2017), section 5, trained with
 
 :func:`train` runs the loop on the number-translation task of :mod:`course_lib.data`,
 evaluates on both held-out sets (uniform and zero-heavy) with greedy decoding, writes
-``metrics.jsonl`` and atomic checkpoints to ``--out``, and resumes exactly where it left off
-(on CPU an interrupted and resumed run gives the same losses as an uninterrupted one). Under
+``metrics.jsonl`` and atomic checkpoints to ``--out`` (a folder one run uses at a time:
+another run's is refused unless ``--resume`` or ``--overwrite``), stops with a clear message
+when the loss diverges, and resumes exactly where it left off (on CPU an interrupted and
+resumed run gives the same losses as an uninterrupted one). Under
 ``torchrun`` it trains with DistributedDataParallel. ``course-train`` is its command line::
 
     course-train --preset tiny --out runs/tiny          # CPU, a few minutes
@@ -36,6 +38,7 @@ The package has one module per concept: :mod:`~course_lib.train.recipe` (loss, s
 FLOPs and MFU), :mod:`~course_lib.train.config` (:class:`TrainConfig`, presets, overrides),
 :mod:`~course_lib.train.batches` (:class:`BatchStream`), :mod:`~course_lib.train.evaluation`
 (:func:`evaluate`, attention maps), :mod:`~course_lib.train.checkpoint`,
+:mod:`~course_lib.train.folder` (the ``--out`` folder: lock, checks, atomic writes),
 :mod:`~course_lib.train.loop` (:func:`train`) and :mod:`~course_lib.train.cli`
 (``course-train`` and its end-of-run :func:`report`). Every name below is importable from
 ``course_lib.train`` itself.
@@ -46,7 +49,8 @@ from course_lib.train.checkpoint import RESUMABLE_CHANGES, CheckpointError, load
 from course_lib.train.cli import build_parser, config_from_args, main, report
 from course_lib.train.config import PRESETS, TrainConfig, apply_overrides, pick_device, preset
 from course_lib.train.evaluation import AttentionMaps, attention_maps, evaluate
-from course_lib.train.loop import TrainResult, train
+from course_lib.train.folder import RunFolderError
+from course_lib.train.loop import TrainingDiverged, TrainResult, train
 from course_lib.train.recipe import PEAK_TFLOPS, estimate_mfu, label_smoothed_loss, model_flops, noam_lr, peak_flops
 
 __all__ = [
@@ -69,6 +73,8 @@ __all__ = [
     "RESUMABLE_CHANGES",
     "TrainResult",
     "train",
+    "TrainingDiverged",
+    "RunFolderError",
     "AttentionMaps",
     "attention_maps",
     "report",

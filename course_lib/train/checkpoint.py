@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from torch import nn
 
 from course_lib.train.batches import BatchStream
 from course_lib.train.config import TrainConfig, config_dict
+from course_lib.train.folder import write_atomically
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -41,9 +41,10 @@ RESUMABLE_CHANGES = frozenset({"steps", "out", "device", "eval_every", "eval_siz
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """Write ``state`` to ``path`` atomically: a reader sees the old file or the new one, never half.
 
-    The state goes to a temporary file in the same directory, is flushed to disk, and then
-    ``os.replace`` renames it over ``path`` (a rename within one file system is atomic). If
-    anything fails on the way, the temporary file is removed and ``path`` is untouched.
+    The state goes to a temporary file with a unique name in the same directory, is flushed
+    to disk, and then ``os.replace`` renames it over ``path`` (a rename within one file system
+    is atomic; :func:`~course_lib.train.folder.write_atomically`). If anything fails on the
+    way, the temporary file is removed and ``path`` is untouched.
 
     Parameters
     ----------
@@ -53,16 +54,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: str | os.PathLike, config: TrainConfig | None = None, *,

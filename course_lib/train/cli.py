@@ -3,6 +3,11 @@
 :func:`main` is the console script ``course-train`` and what ``python -m course_lib.train``
 and ``torchrun -m course_lib.train`` run (via ``__main__.py``); after a run it prints
 :func:`report`: sample translations of held-out numbers, and the run's figures.
+
+Every error it expects ends the command with one line on stderr, ``course-train: error:
+...``, and no traceback: status 2 for what the command was given (a bad field, a missing
+device, an output folder it may not use), 1 for what happened on the way (an unreadable
+checkpoint, a diverged loss), 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ import torch
 
 from course_lib.data import Splits, make_splits
 from course_lib.train.checkpoint import CheckpointError
-from course_lib.train.config import PRESETS, TrainConfig, apply_overrides, config_dict, preset
+from course_lib.train.config import PRESETS, TrainConfig, apply_overrides, config_dict, pick_device, preset
 from course_lib.train.evaluation import attention_maps, evaluate
-from course_lib.train.loop import TrainResult, train
+from course_lib.train.folder import RunFolderError
+from course_lib.train.loop import TrainingDiverged, TrainResult, train
 
 
 # --------------------------------------------------------------------------- command line
@@ -42,8 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, help="optimizer steps (same as --set steps=N)")
     parser.add_argument("--batch-size", type=int, help="pairs per step over all processes")
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
-    parser.add_argument("--out", help="directory for checkpoint.pt and metrics.jsonl")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--out", help="directory for checkpoint.pt and metrics.jsonl (locked while the run uses it)")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the run in OUT from OUT/checkpoint.pt")
+    again.add_argument("--overwrite", action="store_true",
+                       help="replace the run that OUT holds (without it, or --resume, such an OUT is refused)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--target-exact", type=float, help="stop once both held-out sets reach this exact match")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s, for MFU")
@@ -73,13 +82,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_from_args(args)
     except ValueError as error:
-        parser.error(str(error))
+        _usage_error(error)
     if args.print_config:
         print(json.dumps(config_dict(config), indent=2))
         return 0
     try:
-        result = train(config, resume=args.resume)
-    except CheckpointError as error:
+        pick_device(config.device)  # a device this machine lacks: found before any work
+    except ValueError as error:
+        _usage_error(error)
+    try:
+        result = train(config, resume=args.resume, overwrite=args.overwrite)
+    except RunFolderError as error:
+        _usage_error(error)
+    except (CheckpointError, TrainingDiverged) as error:
         raise SystemExit(f"course-train: error: {error}") from None
     except KeyboardInterrupt as error:
         print(f"\ncourse-train: interrupted ({error}); continue with --resume", file=sys.stderr)
@@ -94,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch.distributed as dist
         dist.destroy_process_group()
     return 0
+
+
+def _usage_error(error: Exception) -> None:
+    """End the command with status 2 and the error as one line on stderr (no usage text, no traceback)."""
+    print(f"course-train: error: {error}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 # --------------------------------------------------------------------------- end-of-run report

@@ -9,6 +9,8 @@ dataclass annotations, and :func:`pick_device` chooses CUDA, then MPS, then the 
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -16,8 +18,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from course_lib._validate import fail, one_of, positive_int, probability
-from course_lib.data import JOINT_VOCAB
+from course_lib._validate import boolean, fail, integer, one_of, positive, positive_int, probability, real
+from course_lib.data import JOINT_VOCAB, Vocab
 from course_lib.transformer import TransformerConfig
 
 
@@ -59,11 +61,12 @@ class TrainConfig:
         Numbers of each held-out set used by the periodic evaluations (the final one uses
         all ``test_size``).
     target_exact : float, optional
-        Stop early once both held-out sets reach this exact-match rate.
+        Stop early once both held-out sets reach this exact-match rate, ``0 <= target_exact
+        <= 1`` (0 stops at the first evaluation).
     seed : int
-        Seeds the data, the initialisation and dropout.
+        Seeds the data, the initialisation and dropout; ``0 <= seed < 2**32``.
     device : str, optional
-        "cuda", "mps", "cpu" or None for :func:`pick_device`'s choice.
+        "cpu", "cuda", "cuda:N", "mps", or None / "auto" for :func:`pick_device`'s choice.
     amp : bool
         bf16 autocast (CUDA only; ignored elsewhere).
     compile : bool
@@ -77,6 +80,12 @@ class TrainConfig:
         Show a tqdm progress bar (rank 0 only).
     peak_tflops : float, optional
         The device's peak for MFU when it is not in :data:`PEAK_TFLOPS`.
+
+    Raises
+    ------
+    ValueError
+        Naming the first bad field, e.g. ``lr=-0.1; expected a finite number > 0``: every
+        field is checked when the config is built (:meth:`validate`).
     """
 
     model: TransformerConfig = field(default_factory=_tiny_model)
@@ -104,16 +113,99 @@ class TrainConfig:
     peak_tflops: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "warmup_steps", "eval_every", "eval_size",
-                     "train_size", "test_size"):
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field and the model's, normalising them in place; raise ``ValueError`` on a bad one.
+
+        Run when the config is built (also by :func:`dataclasses.replace` and
+        :func:`apply_overrides`) and again by :func:`train`, which catches a field changed
+        after that.
+        """
+        self.direction = one_of("direction", self.direction, ("en-zh", "zh-en"))
+        _check_model(self.model, self.direction)
+        for name in ("steps", "batch_size", "warmup_steps", "eval_every", "eval_size", "train_size", "test_size"):
             setattr(self, name, positive_int(name, getattr(self, name)))
-        self.label_smoothing = probability("label_smoothing", self.label_smoothing)
-        one_of("direction", self.direction, ("en-zh", "zh-en"))
-        if self.model.vocab_size != len(JOINT_VOCAB):
-            raise fail("model.vocab_size", self.model.vocab_size,
-                       f"len(JOINT_VOCAB)={len(JOINT_VOCAB)} (the task's shared vocabulary)")
         if self.eval_size > self.test_size:
             raise fail("eval_size", self.eval_size, f"at most test_size={self.test_size}")
+        if self.test_size > _MAX_TEST_SIZE:
+            raise fail("test_size", self.test_size, f"at most {_MAX_TEST_SIZE:,} (distinct held-out numbers per set)")
+        if self.batch_size > self.train_size:
+            raise fail("batch_size", self.batch_size, f"at most train_size={self.train_size}")
+        self._check_optimizer()
+        self.seed = integer("seed", self.seed, minimum=0, maximum=2**32 - 1, expected="an int with 0 <= seed < 2**32")
+        if self.target_exact is not None:
+            self.target_exact = real("target_exact", self.target_exact, low=0.0, high=1.0)
+        if self.peak_tflops is not None:
+            self.peak_tflops = positive("peak_tflops", self.peak_tflops)
+        self.device = _check_device(self.device)
+        for name in ("amp", "compile", "progress"):
+            boolean(name, getattr(self, name))
+        self.out = _check_out(self.out)
+
+    def _check_optimizer(self) -> None:
+        """The optimizer's fields: the rate, AdamW's settings, clipping and smoothing."""
+        self.lr = positive("lr", self.lr)
+        betas = self.betas
+        expected = "two numbers (beta1, beta2), each 0 <= beta < 1"
+        if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) or len(betas) != 2:
+            raise fail("betas", betas, expected)
+        try:
+            self.betas = tuple(real("betas", b, low=0.0, high=1.0, high_open=True) for b in betas)
+        except ValueError:
+            raise fail("betas", tuple(betas), expected) from None
+        self.eps = positive("eps", self.eps)
+        self.weight_decay = real("weight_decay", self.weight_decay, low=0.0)
+        self.grad_clip = real("grad_clip", self.grad_clip, low=0.0, expected="a finite number >= 0 (0: no clipping)")
+        self.label_smoothing = probability("label_smoothing", self.label_smoothing)
+
+
+# The most distinct held-out numbers :func:`make_splits` can draw for each set (there are
+#: only so many zero-heavy held-out values), rounded down.
+_MAX_TEST_SIZE = 20_000
+
+# The longest source of the number task, in tokens with <eos>: 121,121,121 in English (20),
+# 111,111,111 in Chinese (17). Evaluation decodes at most 2 * source + 2 tokens, so the
+# model's positional table must be at least that long.
+_LONGEST_SOURCE = {"en-zh": 20, "zh-en": 17}
+_DEVICE = re.compile(r"cpu|mps|cuda(:\d+)?")
+
+
+def _check_model(model: object, direction: str) -> None:
+    """The model: a valid :class:`TransformerConfig` that fits the number task in ``direction``."""
+    if not isinstance(model, TransformerConfig):
+        raise fail("model", model, "a TransformerConfig")
+    model.__post_init__()  # its own checks again: its fields may have changed since it was built
+    if model.vocab_size != len(JOINT_VOCAB):
+        raise fail("model.vocab_size", model.vocab_size,
+                   f"len(JOINT_VOCAB)={len(JOINT_VOCAB)} (the task's shared vocabulary)")
+    if model.pad_id != Vocab.PAD:
+        raise fail("model.pad_id", model.pad_id, f"Vocab.PAD={Vocab.PAD} (the task's padding id)")
+    needed = 2 * _LONGEST_SOURCE[direction] + 2
+    if model.max_len < needed:
+        raise fail("model.max_len", model.max_len,
+                   f"at least {needed} for {direction}: evaluation decodes up to 2 * {_LONGEST_SOURCE[direction]} "
+                   "+ 2 tokens")
+
+
+def _check_device(device: object) -> str | None:
+    """A device name: None, "auto", "cpu", "cuda", "cuda:N" or "mps" (whether it exists is :func:`pick_device`'s)."""
+    if device is None or device == "auto":
+        return device
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        raise fail("device", device, "None, 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    return device
+
+
+def _check_out(out: object) -> str | None:
+    """The output folder: None, or a non-empty path (``str`` or ``os.PathLike``), returned as ``str``."""
+    if out is None:
+        return None
+    if isinstance(out, os.PathLike):
+        out = os.fspath(out)
+    if not isinstance(out, str) or not out.strip() or "\0" in out:
+        raise fail("out", out, "a folder path (str or os.PathLike) or None")
+    return out
 
 
 def config_dict(config: TrainConfig) -> dict:
@@ -235,18 +327,28 @@ def apply_overrides(config: TrainConfig, overrides: Sequence[str]) -> TrainConfi
 def pick_device(requested: str | None = None) -> torch.device:
     """The device to train on: ``requested`` if given, else CUDA, then Apple's MPS, then the CPU.
 
+    Parameters
+    ----------
+    requested : str, optional
+        "cpu", "cuda", "cuda:N" or "mps"; None or "auto" chooses.
+
     Raises
     ------
     ValueError
-        If ``requested`` names a device this machine does not have.
+        If ``requested`` is not a device name, or names a device this machine does not have.
     """
-    if requested:
+    requested = _check_device(requested)
+    if requested is not None and requested != "auto":
         device = torch.device(requested)
-        available = {"cpu": True, "cuda": torch.cuda.is_available(),
+        cuda = torch.cuda.is_available()
+        count = torch.cuda.device_count() if cuda else 0
+        available = {"cpu": True, "cuda": cuda and (device.index is None or device.index < count),
                      "mps": torch.backends.mps.is_available()}
-        if not available.get(device.type, False):
-            have = ", ".join(repr(name) for name, ok in available.items() if ok)
-            raise fail("device", requested, f"a device available on this machine ({have})")
+        if not available[device.type]:
+            have = ["cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(count)] if cuda else []) + \
+                (["mps"] if available["mps"] else [])
+            raise fail("device", requested,
+                       f"a device available on this machine ({', '.join(repr(name) for name in have)})")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")

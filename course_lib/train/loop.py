@@ -1,17 +1,21 @@
 """The training loop: :func:`train` and :class:`TrainResult`.
 
 One optimizer step per batch with the paper's recipe, periodic evaluation and atomic
-checkpoints on rank 0, exact resumption, a graceful first Ctrl-C, and
+checkpoints on rank 0, exact resumption, a graceful first Ctrl-C, a clean stop
+(:class:`TrainingDiverged`) when the loss turns NaN or infinite, and
 DistributedDataParallel under ``torchrun`` (``WORLD_SIZE > 1``).
 
-:func:`train` reads as its steps: ``_setup`` builds the run (a ``_Run``), ``_restore``
-continues it from a checkpoint or seeds it afresh, and ``_run_steps`` loops over ``_step``
-(one optimizer step), ``_flush`` (the per-step statistics, kept on the device and brought
-to the host every few steps for the losses and the progress bar) and ``_evaluate_and_save``.
+:func:`train` reads as its steps: it claims the output folder
+(:func:`~course_lib.train.folder.claim_run_folder`), ``_setup`` builds the run (a
+``_Run``), ``_restore`` continues it from a checkpoint or seeds it afresh, and
+``_run_steps`` loops over ``_step`` (one optimizer step), ``_flush`` (the per-step
+statistics, kept on the device and brought to the host every few steps for the losses,
+the divergence check and the progress bar) and ``_evaluate_and_save``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -27,11 +31,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from course_lib._validate import boolean, fail
 from course_lib.data import Splits, Vocab, make_splits
 from course_lib.train.batches import BatchStream
 from course_lib.train.checkpoint import restore_run_checkpoint, save_run_checkpoint
 from course_lib.train.config import TrainConfig, pick_device
 from course_lib.train.evaluation import evaluate
+from course_lib.train.folder import claim_run_folder, write_atomically
 from course_lib.train.recipe import estimate_mfu, label_smoothed_loss, model_flops, noam_lr, peak_flops
 from course_lib.transformer import Transformer
 
@@ -65,7 +71,12 @@ class TrainResult:
     device: torch.device
 
 
-def train(config: TrainConfig, *, resume: bool = False, on_step: Callable[[int], None] | None = None,
+class TrainingDiverged(RuntimeError):
+    """The training loss, the weights or Adam's moments became NaN or infinite; nothing of it was saved."""
+
+
+def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
+          on_step: Callable[[int], None] | None = None,
           on_eval: Callable[[dict], None] | None = None) -> TrainResult:
     """Train a :class:`~course_lib.transformer.Transformer` on the number-translation task.
 
@@ -74,6 +85,13 @@ def train(config: TrainConfig, *, resume: bool = False, on_step: Callable[[int],
     an AdamW step at the rate :func:`noam_lr` gives. Every ``eval_every`` steps (and at
     the end) rank 0 evaluates both held-out sets (:func:`evaluate`), appends a line to
     ``metrics.jsonl`` and writes a checkpoint atomically.
+
+    Before the first step the output folder ``config.out`` is claimed
+    (:func:`~course_lib.train.folder.claim_run_folder`): it must be writable, it is locked
+    against other runs while this one uses it, and one that already holds a run is refused
+    unless ``resume`` or ``overwrite``. A loss that becomes NaN or infinite stops the run
+    (:class:`TrainingDiverged`); no checkpoint with non-finite weights is ever written, so
+    the last one on disk is the last good one.
 
     The first Ctrl-C (SIGINT) finishes the current step, saves a checkpoint and raises
     ``KeyboardInterrupt``; a second one stops at once. On CPU, resuming a single-process
@@ -87,8 +105,12 @@ def train(config: TrainConfig, *, resume: bool = False, on_step: Callable[[int],
     Parameters
     ----------
     config : TrainConfig
+        Checked again (:meth:`TrainConfig.validate`): a field may have changed since it was built.
     resume : bool, default False
         Continue from ``config.out/checkpoint.pt`` if it exists.
+    overwrite : bool, default False
+        Replace the run that ``config.out`` holds (its checkpoint, metrics and figures are
+        deleted before the first step). At most one of ``resume`` and ``overwrite``.
     on_step : callable, optional
         Called with the step number after every step (rank 0), e.g. to stop early.
     on_eval : callable, optional
@@ -100,23 +122,51 @@ def train(config: TrainConfig, *, resume: bool = False, on_step: Callable[[int],
 
     Raises
     ------
+    ValueError
+        For a bad argument or configuration field, or a device this machine lacks.
+    RunFolderError
+        (a ``ValueError``) When ``config.out`` cannot be written, another run holds it, or
+        it holds a run and neither ``resume`` nor ``overwrite`` is set.
     CheckpointError
         When resuming from an unreadable checkpoint or one with another configuration.
+    TrainingDiverged
+        When the loss (or the weights) became NaN or infinite; the message names the step
+        and the last good checkpoint.
     KeyboardInterrupt
         After saving a checkpoint, on Ctrl-C.
     """
-    run = _setup(config)
-    _restore(run, resume)
-    run.step_model = _wrap(run)  # after the restore: DDP starts every process from the restored weights
-    run.model.train()
-    with _StopFlag() as stop:
-        interrupted = _run_steps(run, stop, on_step=on_step, on_eval=on_eval)
+    _check_arguments(config, resume, overwrite, on_step, on_eval)
+    rank, world = _distributed()
+    device = _device(config, world)
+    claimed = (claim_run_folder(config.out, resume=resume, overwrite=overwrite) if config.out and rank == 0
+               else contextlib.nullcontext())
+    with claimed:  # released however the run ends
+        run = _setup(config, rank=rank, world=world, device=device)
+        _restore(run, resume)
+        run.step_model = _wrap(run)  # after the restore: DDP starts every process from the restored weights
+        run.model.train()
+        with _StopFlag() as stop:
+            interrupted = _run_steps(run, stop, on_step=on_step, on_eval=on_eval)
     if interrupted:
         saved = f"; checkpoint saved to {run.ckpt_path}" if run.out is not None else ""
         raise KeyboardInterrupt(f"stopped at step {run.step}" + saved)
     run.model.eval()
     return TrainResult(model=run.model, config=config, losses=run.losses, metrics=run.metrics, step=run.step,
                        device=run.device)
+
+
+def _check_arguments(config: TrainConfig, resume: bool, overwrite: bool, on_step, on_eval) -> None:
+    """Refuse bad arguments of :func:`train` before anything is built or written."""
+    if not isinstance(config, TrainConfig):
+        raise fail("config", config, "a TrainConfig")
+    config.validate()
+    resume, overwrite = boolean("resume", resume), boolean("overwrite", overwrite)
+    if resume and overwrite:
+        raise fail("overwrite", overwrite, "False when resume=True (resume continues the run in out, overwrite "
+                                           "replaces it)")
+    for name, callback in (("on_step", on_step), ("on_eval", on_eval)):
+        if callback is not None and not callable(callback):
+            raise fail(name, callback, "a callable or None")
 
 
 # --------------------------------------------------------------------------- the run's state
@@ -156,6 +206,7 @@ class _Run:
     eval_s: float = 0.0  # time spent evaluating and checkpointing
     t0: float = 0.0  # when this process started stepping
     last_eval_step: int = 0
+    saved_step: int | None = None  # the step of the checkpoint in out, once there is one
     pending: list[Tensor] = field(default_factory=list)  # per-step statistics still on the device
     bar: Any = None  # the tqdm progress bar, rank 0 only
     window: _Window = field(default_factory=lambda: _Window(0.0))
@@ -170,16 +221,18 @@ class _Run:
         return self.elapsed0 + time.perf_counter() - self.t0
 
 
-def _setup(config: TrainConfig) -> _Run:
-    """Build a fresh run: rank and device, the output folder, the data, the model, its optimizer and schedule."""
-    rank, world = _distributed()
+def _device(config: TrainConfig, world: int) -> torch.device:
+    """The device this process trains on: :func:`pick_device`'s, and its own GPU under torchrun."""
     device = pick_device(config.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
+    return device
+
+
+def _setup(config: TrainConfig, *, rank: int, world: int, device: torch.device) -> _Run:
+    """Build a fresh run: the data, the model, its optimizer and schedule (the folder is already claimed)."""
     out = Path(config.out) if config.out and rank == 0 else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
     splits = make_splits(train_size=config.train_size, test_size=config.test_size, seed=config.seed)
     stream = BatchStream(splits.train, batch_size=config.batch_size, seed=config.seed,
                          direction=config.direction, rank=rank, world_size=world)
@@ -220,7 +273,7 @@ def _restore(run: _Run, resume: bool) -> None:
     if resume and run.ckpt_path is not None and run.ckpt_path.exists():
         progress = restore_run_checkpoint(run.ckpt_path, config, model=run.model, optimizer=run.optimizer,
                                           scheduler=run.scheduler, stream=run.stream, map_location=run.device)
-        run.step, run.losses = progress.step, progress.losses
+        run.step, run.losses, run.saved_step = progress.step, progress.losses, progress.step
         run.elapsed0, run.eval_s = progress.elapsed_s, progress.eval_s
         if run.out is not None and (run.out / "metrics.jsonl").exists():
             lines = (run.out / "metrics.jsonl").read_text().splitlines()
@@ -267,6 +320,7 @@ def _run_steps(run: _Run, stop: _StopFlag, *, on_step: Callable[[int], None] | N
             if (len(run.pending) >= run.flush_every or run.step == config.steps
                     or run.step % config.eval_every == 0 or (run.world == 1 and stop.requested)):
                 if _flush(run, stop):
+                    _check_finite(run)
                     _save(run)  # the step is complete, so the current random state is the next step's
                     return True
             if run.step % config.eval_every == 0 or run.step == config.steps:
@@ -317,7 +371,12 @@ def _flush(run: _Run, stop: _StopFlag) -> bool:
     """Bring the pending statistics to the host: losses, throughput, progress bar; True to stop now."""
     rows = torch.stack(run.pending).cpu()  # (steps, 5); the only host sync
     run.pending.clear()
-    run.losses.extend((rows[:, 0] / rows[:, 1]).tolist())
+    losses = (rows[:, 0] / rows[:, 1]).tolist()
+    bad = next((i for i, loss in enumerate(losses) if not math.isfinite(loss)), None)
+    if bad is not None:  # every process sees the same summed losses, so all of them stop here
+        step = run.step - len(losses) + bad + 1
+        raise TrainingDiverged(f"loss became {losses[bad]} at step {step}; {_kept(run)}")
+    run.losses.extend(losses)
     run.window.tokens += rows[:, 2].sum().item()
     run.window.flops += rows[:, 3].sum().item()
     seconds = time.perf_counter() - run.window.t
@@ -340,6 +399,7 @@ def _flush(run: _Run, stop: _StopFlag) -> bool:
 
 def _evaluate_and_save(run: _Run, *, final: bool, on_eval: Callable[[dict], None] | None) -> bool:
     """On rank 0: evaluate, log, checkpoint. Return whether the run reached its target (all ranks agree)."""
+    _check_finite(run)  # before anything of this step is evaluated, logged or saved
     flag = torch.zeros(1, device=run.device)
     t_eval = time.perf_counter()
     if run.rank == 0:
@@ -388,21 +448,41 @@ def _evaluation_record(run: _Run, final: bool) -> dict:
 
 
 def _save(run: _Run) -> None:
-    """Checkpoint the run (rank 0, when it has an output folder)."""
-    if run.out is None:
+    """Checkpoint the run (rank 0 writes it, when the run has an output folder)."""
+    if run.ckpt_path is None:
         return
-    save_run_checkpoint(run.ckpt_path, config=run.config, step=run.step, model=run.model,
-                        optimizer=run.optimizer, scheduler=run.scheduler, stream=run.stream, losses=run.losses,
-                        elapsed_s=run.elapsed(), eval_s=run.eval_s)
+    if run.out is not None:
+        save_run_checkpoint(run.ckpt_path, config=run.config, step=run.step, model=run.model,
+                            optimizer=run.optimizer, scheduler=run.scheduler, stream=run.stream, losses=run.losses,
+                            elapsed_s=run.elapsed(), eval_s=run.eval_s)
+    run.saved_step = run.step
+
+
+def _check_finite(run: _Run) -> None:
+    """Raise :class:`TrainingDiverged` if a weight or one of Adam's moments is NaN or infinite (one host sync)."""
+    tensors = list(run.model.parameters()) + [value for state in run.optimizer.state.values()
+                                              for value in state.values() if torch.is_tensor(value)]
+    # Adam keeps its step counts on the CPU, the rest lives on the model's device.
+    if not bool(torch.stack([t.isfinite().all().to(run.device) for t in tensors]).all()):
+        raise TrainingDiverged(f"the weights or Adam's moments became NaN or infinite at step {run.step} (its "
+                               f"loss was still finite); {_kept(run)}")
+
+
+def _kept(run: _Run) -> str:
+    """What a diverged run leaves behind, for its error message."""
+    if run.config.out is None:
+        return "nothing was saved (no out folder)"
+    if run.saved_step is None:
+        return f"no checkpoint had been saved in {run.config.out} yet"
+    return f"the last good checkpoint (step {run.saved_step}) is kept in {run.config.out}"
 
 
 def _write_metrics(out: Path | None, metrics: list[dict]) -> None:
     """Rewrite ``out/metrics.jsonl`` atomically, one JSON record per line."""
     if out is None:
         return
-    tmp = out / ".metrics.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(m) + "\n" for m in metrics))
-    os.replace(tmp, out / "metrics.jsonl")
+    text = "".join(json.dumps(m) + "\n" for m in metrics)
+    write_atomically(out / "metrics.jsonl", lambda f: f.write(text.encode()))
 
 
 class _StopFlag:
