@@ -21,7 +21,7 @@ Vaswani et al. (2017), section 3 and Figure 1, assembled from the parts of chapt
 - :class:`Transformer` adds the embeddings, the positional encoding and the output
   projection, with the paper's sharing of one matrix between them (section 3.4).
 
-Masks follow ``DESIGN.md``: boolean, True = may attend, shaped ``(L_q, L_k)``,
+Masks follow ``docs/DESIGN.md``: boolean, True = may attend, shaped ``(L_q, L_k)``,
 ``(B, 1, L_k)`` or ``(B, L_q, L_k)``; the attention modules add the head axis.
 
 Dropout. ``dropout`` is applied where :class:`torch.nn.TransformerEncoderLayer` applies it:

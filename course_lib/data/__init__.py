@@ -22,7 +22,7 @@ One module per concept; every public name is re-exported here
   with zero-heavy round numbers) and :func:`make_splits`, a training set and two held-out
   test sets disjoint from it by value (:func:`is_held_out`);
 - :mod:`course_lib.data.batches`: :func:`make_batch` and :func:`iterate_batches`, padded
-  :class:`Batch` tensors with the masks of ``DESIGN.md`` (True = may attend).
+  :class:`Batch` tensors with the masks of ``docs/DESIGN.md`` (True = may attend).
 """
 
 from course_lib.data import batches, splits, spelling, vocab

@@ -1,8 +1,8 @@
-"""Batches: numbers turned into padded (source, target) tensors with the masks of DESIGN.md.
+"""Batches: numbers turned into padded (source, target) tensors with the masks of docs/DESIGN.md.
 
 :func:`make_batch` writes each number on both sides (:mod:`course_lib.data.spelling`),
 numbers the tokens (:mod:`course_lib.data.vocab`) and pads them into a :class:`Batch` with
-the masks of ``DESIGN.md`` (True = may attend); :func:`iterate_batches` walks a split in
+the masks of ``docs/DESIGN.md`` (True = may attend); :func:`iterate_batches` walks a split in
 batches, English to Chinese by default or Chinese to English.
 """
 
@@ -27,7 +27,7 @@ class Batch:
     """A padded batch of translation pairs, ready for an encoder-decoder (chapter 10).
 
     ``S`` is the longest source in the batch and ``T`` the longest target plus one
-    (for ``<bos>`` or ``<eos>``). Masks follow ``DESIGN.md``: boolean, True = may attend.
+    (for ``<bos>`` or ``<eos>``). Masks follow ``docs/DESIGN.md``: boolean, True = may attend.
 
     Attributes
     ----------
