@@ -48,7 +48,7 @@ def _stamp(path: Path) -> tuple[bytes, int]:
     return path.read_bytes(), path.stat().st_mtime_ns
 
 
-# -- every notebook run, started together ------------------------------------------------------
+# -- every notebook graded once, six kernels at a time -------------------------------------------
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     json_path = tmp_path_factory.mktemp("cli") / "report.json"
@@ -60,7 +60,8 @@ def runs(tmp_path_factory):
          str(FIXTURES / "broken.ipynb"), "--timeout", str(FAST), "--json", str(json_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2 + len(SOLUTIONS) + len(EXERCISES)) as pool:
+    # A few kernels at a time: two dozen starting at once on two cores starve each other.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
         reports = {path: pool.submit(grade_notebook, path, timeout=FAST)
                    for path in (FIXTURES / "dies.ipynb", FIXTURES / "stubborn.ipynb")}
         for path in SOLUTIONS:
@@ -185,6 +186,42 @@ def test_stopping_a_kernel_kills_it_and_removes_its_files(tmp_path):
     for connection, client, process in asyncio.run(scenario()):
         assert process.poll() is not None, "the kernel process still runs"
         assert not Path(connection).exists() and not client.channels_running
+
+
+@pytest.mark.parametrize("failures, graded", [(1, True), (2, True), (3, False)])
+def test_a_kernel_that_fails_to_start_is_replaced_not_counted(tmp_path, monkeypatch, failures, graded):
+    # A kernel that dies or stays silent while starting (a loaded machine) is the machine's
+    # fault: a fresh one is started, up to START_ATTEMPTS, and the grade is unaffected.
+    from nbclient import NotebookClient
+
+    from course_lib.grading import runner
+
+    real = NotebookClient.async_start_new_kernel_client
+    calls = []
+
+    async def flaky(self):
+        calls.append(self.km)
+        if len(calls) <= failures:
+            await real(self)  # a real kernel, then a failure as jupyter_client reports it
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return await real(self)
+
+    monkeypatch.setattr(NotebookClient, "async_start_new_kernel_client", flaky)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from course_lib.grading import check\n"
+        "def causal_mask(L):\n    import torch\n    return torch.ones(L, L, dtype=torch.bool).tril()\n"
+        "check('masks.causal_mask', causal_mask)")])
+    path = tmp_path / "one.ipynb"
+    nbformat.write(nb, path)
+    if graded:
+        report = grade_notebook(path, timeout=60, exercise_ids=["masks.causal_mask"])
+        assert report.exercises[0].points == report.exercises[0].max_points > 0
+        assert not report.problems
+    else:
+        with pytest.raises(RuntimeError, match=f"no kernel could be started in {runner.START_ATTEMPTS} attempts"):
+            grade_notebook(path, timeout=60, exercise_ids=["masks.causal_mask"])
+    assert len(calls) == min(failures + 1, runner.START_ATTEMPTS)
+    assert len({id(km) for km in calls}) == len(calls), "each attempt must start a fresh kernel"
 
 
 def test_graded_notebooks_are_never_modified(runs):

@@ -49,6 +49,10 @@ __all__ = ["ExerciseReport", "Problem", "NotebookReport", "NotebookError", "grad
 
 #: How many times one notebook may kill its kernel before the runner stops restarting it.
 MAX_RESTARTS = 5
+#: Seconds a starting kernel may take to answer (a loaded machine), and how many fresh kernels
+#: are tried when one dies or stays silent while starting: never the notebook's fault.
+STARTUP_TIMEOUT = 120.0
+START_ATTEMPTS = 3
 #: Extra seconds a timed-out cell gets to answer the interrupt before its kernel is restarted.
 INTERRUPT_GRACE = 5.0
 
@@ -193,16 +197,30 @@ class _Kernel:
             allow_errors=True,
             resources={"metadata": {"path": str(folder)}},
             on_cell_executed=self._keep_reply,
+            startup_timeout=STARTUP_TIMEOUT,
         )
 
     def _keep_reply(self, cell, cell_index, execute_reply) -> None:
         self.reply = execute_reply
 
     async def start(self) -> None:
-        self.client.create_kernel_manager()
-        # The kernel's own stderr carries only its start-up chatter; cell output arrives on iopub.
-        await self.client.async_start_new_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        await self.client.async_start_new_kernel_client()
+        """Start the kernel, starting a fresh one when it dies or stays silent while starting.
+
+        On a loaded machine a kernel can take long to answer, or die before it answers (a port
+        taken between being chosen and being bound): that is the machine's fault, never the
+        notebook's, so it is waited for (``STARTUP_TIMEOUT``) and retried (``START_ATTEMPTS``).
+        """
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self.client.create_kernel_manager()
+            try:
+                # The kernel's own stderr carries only its start-up chatter; cell output arrives on iopub.
+                await self.client.async_start_new_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                await self.client.async_start_new_kernel_client()
+                return
+            except RuntimeError as error:  # "Kernel died before replying", "didn't respond in N seconds"
+                await self.stop()
+                if attempt == START_ATTEMPTS:
+                    raise RuntimeError(f"no kernel could be started in {START_ATTEMPTS} attempts: {error}") from None
 
     async def stop(self) -> None:
         """Kill the kernel if it still runs, then release its connection file, ports and channels.
