@@ -6,12 +6,15 @@ Every helper accepts torch tensors or numpy arrays, draws on a given matplotlib 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib import font_manager
 import numpy as np
 
-__all__ = ["to_numpy", "attention_heatmap", "attention_grid", "gloss"]
+__all__ = ["to_numpy", "use_cjk_font", "attention_heatmap", "attention_grid"]
 
 
 def to_numpy(x) -> np.ndarray:
@@ -21,18 +24,38 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-#: ASCII stand-ins for the Chinese numerals, so that figures need no CJK font to be readable.
-NUMERAL_GLOSS = dict(zip("零一二三四五六七八九", "0123456789")) | {
-    "十": "x10", "百": "x100", "千": "x1000", "万": "x10^4", "亿": "x10^8"}
+#: The CJK font the course ships (Noto Sans CJK SC, from the ``mplfonts`` wheel that
+#: ``make setup`` installs), so figures draw 三, 万 and 亿 on a machine with no system CJK font.
+CJK_FONT = "Noto Sans CJK SC"
 
 
-def gloss(tokens) -> list[str]:
-    """Figure labels for tokens: each Chinese numeral replaced by its value (三 → "3", 万 → "x10^4").
+def use_cjk_font() -> str | None:
+    """Register the bundled CJK font with matplotlib as the fallback after its default font.
 
-    Matplotlib draws a missing glyph as an empty box, and a machine without a CJK font has
-    none of these; the printed text around a figure keeps the real characters.
+    Latin text keeps matplotlib's default (DejaVu Sans); a character it lacks, such as 万,
+    falls back to Noto Sans CJK SC. Called when this module is imported.
+
+    Returns
+    -------
+    str or None
+        The path of the registered font file, or None (with a warning) when ``mplfonts`` is
+        not installed; figures then show empty boxes for Chinese characters.
     """
-    return [NUMERAL_GLOSS.get(t, t) for t in tokens]
+    try:
+        import mplfonts
+    except ImportError:
+        warnings.warn("mplfonts is not installed (run `make setup`): Chinese characters in figures "
+                      "will be drawn as empty boxes", RuntimeWarning, stacklevel=2)
+        return None
+    path = Path(mplfonts.__file__).parent / "fonts" / "NotoSansCJKsc-Regular.otf"
+    if CJK_FONT not in {f.name for f in font_manager.fontManager.ttflist}:
+        font_manager.fontManager.addfont(str(path))
+    # A list of families makes matplotlib (>= 3.6) fall back glyph by glyph.
+    plt.rcParams["font.family"] = ["DejaVu Sans", CJK_FONT]
+    return str(path)
+
+
+use_cjk_font()
 
 
 def attention_heatmap(

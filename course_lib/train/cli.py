@@ -161,7 +161,7 @@ def _save_figures(result: TrainResult, splits: Splits, out: Path) -> list[Path]:
     """Write ``curves.png`` and ``attention.png`` of a finished run into ``out``; return their paths."""
     import matplotlib.pyplot as plt
 
-    from course_lib.viz import attention_grid, gloss, training_curves
+    from course_lib.viz import attention_grid, training_curves
 
     config = result.config
     number = next((n for n in splits.test_zero_heavy if n >= 100_000), splits.test_zero_heavy[0])
@@ -174,7 +174,7 @@ def _save_figures(result: TrainResult, splits: Splits, out: Path) -> list[Path]:
             "curves.png": training_curves(result.metrics, losses=result.losses, title="course-train"),
             "attention.png": attention_grid(
                 cross, titles=[f"head {h}" for h in range(cross.shape[0])], annotate=False,
-                x_labels=gloss(maps.src_tokens), y_labels=gloss(maps.tgt_tokens), ncols=2,
+                x_labels=maps.src_tokens, y_labels=maps.tgt_tokens, ncols=2,
                 suptitle=f"{number:,}: cross-attention of the last decoder layer"),
         }
         for name, fig in figures.items():
