@@ -6,6 +6,7 @@ Every helper accepts torch tensors or numpy arrays, draws on a given matplotlib 
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,13 +42,12 @@ def use_cjk_font() -> str | None:
         The path of the registered font file, or None (with a warning) when ``mplfonts`` is
         not installed; figures then show empty boxes for Chinese characters.
     """
-    try:
-        import mplfonts
-    except ImportError:
+    spec = importlib.util.find_spec("mplfonts")  # its files only: importing it is slow
+    path = Path(spec.origin).parent / "fonts" / "NotoSansCJKsc-Regular.otf" if spec else None
+    if path is None or not path.is_file():
         warnings.warn("mplfonts is not installed (run `make setup`): Chinese characters in figures "
                       "will be drawn as empty boxes", RuntimeWarning, stacklevel=2)
         return None
-    path = Path(mplfonts.__file__).parent / "fonts" / "NotoSansCJKsc-Regular.otf"
     if CJK_FONT not in {f.name for f in font_manager.fontManager.ttflist}:
         font_manager.fontManager.addfont(str(path))
     # A list of families makes matplotlib (>= 3.6) fall back glyph by glyph.
