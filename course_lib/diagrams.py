@@ -163,6 +163,219 @@ def arrow(ax: plt.Axes, start: tuple[float, float], end: tuple[float, float], *,
 # Chapters 1-2: the essence of attention, the lineage, the three steps of a weighted sum
 # ---------------------------------------------------------------------------------------------
 
+#: Chapter 1's worked example: one query, four keys, four two-dimensional values.
+_WORKED_QUERY = (1, 0, 1, 0)
+_WORKED_KEYS = ((1, 0, 1, 0), (0, 1, 0, 1), (1, 1, 0, 0), (1, 0, 2, 1))
+_WORKED_VALUES = ((1, 0), (0, 1), (1, 1), (3, -1))
+
+#: The essence diagram's Source: eight pairs, and a query that resembles keys 2 and 6.
+_ESSENCE_QUERY = (3, 0, 3, 0)
+_ESSENCE_KEYS = ((0, 1, 0, 1), (2, 0, 1, 0), (0, 0, 1, 1), (1, 1, 0, 0),
+                (0, 1, 1, 0), (1, 0, 2, 0), (0, 2, 0, 0), (1, 0, 0, 1))
+_ESSENCE_VALUES = ((0, 1), (2, 0), (1, 1), (0, 0), (1, 0), (2, 1), (0, 2), (1, 2))
+
+
+def _vector(x: Sequence[float]) -> str:
+    """``[1, 0]`` for whole numbers, ``[1.39, 0.19]`` otherwise."""
+    items = [float(v) for v in x]
+    if all(v == round(v) for v in items):
+        return "[" + ", ".join(str(int(v)) for v in items) + "]"
+    return "[" + ", ".join(f"{v:.2f}" for v in items) + "]"
+
+
+def _attention_numbers(query, keys, values) -> tuple[list[float], list[float], list[float]]:
+    """Scaled scores, weights and output of one query, computed by ``course_lib.attention``."""
+    import torch  # here, not at the top: drawing a primitive needs no torch
+
+    from course_lib.attention import dot_product_scores, scaled_dot_product_attention
+
+    q = torch.tensor([list(query)], dtype=torch.float64)  # (1, d_k)
+    k = torch.tensor([list(r) for r in keys], dtype=torch.float64)  # (L_k, d_k)
+    v = torch.tensor([list(r) for r in values], dtype=torch.float64)  # (L_k, d_v)
+    out, weights = scaled_dot_product_attention(q, k, v)
+    scores = dot_product_scores(q, k) / q.shape[-1] ** 0.5
+    return scores[0].tolist(), weights[0].tolist(), out[0].tolist()
+
+
+def _check_pairs(keys: Sequence, most: int) -> int:
+    n = len(keys)
+    if not 2 <= n <= most:
+        raise ValueError(f"len(keys)={n}; expected 2 to {most} keys (one per row or column)")
+    return n
+
+
+def essence(*, query: Sequence[float] = _ESSENCE_QUERY,
+            keys: Sequence[Sequence[float]] = _ESSENCE_KEYS,
+            values: Sequence[Sequence[float]] = _ESSENCE_VALUES) -> plt.Figure:
+    """Draw the essence of attention (注意力的本质): a Query addressing ⟨Key, Value⟩ pairs.
+
+    The Query's similarity with each Key gives a weight (the real softmax weights of scaled
+    dot-product attention, computed by ``course_lib.attention``); the line from the Query to a
+    Key is as thick as its weight and a bar beside the pair as long as it, so most of the
+    weight visibly falls on a few pairs; the weighted sum of the Values is the attention value.
+
+    Parameters
+    ----------
+    query : sequence of float, shape (d_k,)
+    keys : sequence of sequences, shape (L_k, d_k), 2 <= L_k <= 10
+    values : sequence of sequences, shape (L_k, d_v)
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    n = _check_pairs(keys, 10)
+    _, weights, output = _attention_numbers(query, keys, values)
+    ys = [0.95 + 0.62 * (n - 1 - i) for i in range(n)]
+    mid, height = (ys[0] + ys[-1]) / 2, ys[0] + 1.35
+    fig, ax = canvas(11.6, height, scale=0.8)
+    ax.text(5.8, height - 0.3, "注意力的本质: 从关注全部到关注重点 (soft addressing, 软寻址)",
+            ha="center", va="center", fontsize=12)
+    ax.add_patch(FancyBboxPatch((2.6, ys[-1] - 0.42), 3.2, ys[0] - ys[-1] + 0.84,
+                                boxstyle="round,pad=0,rounding_size=0.1", facecolor="none",
+                                edgecolor="#888888", linestyle="--"))
+    ax.text(4.2, ys[0] + 0.6, "Source 源: ⟨Key, Value⟩ pairs", ha="center", fontsize=10)
+    ax.text(7.1, ys[0] + 0.6, "weight 权重", ha="center", fontsize=10)
+    q = box(ax, (1.0, mid), "Query 查询\n" + _vector(query), size=(1.7, 0.8), kind="query",
+            fontsize=9)
+    ax.text(1.0, mid - 0.6, "similarity\nwith each Key\n→ weight", ha="center", va="top",
+            fontsize=9, color="#3b6ea5")
+    for i, (y, w) in enumerate(zip(ys, weights)):
+        k = box(ax, (3.4, y), f"Key {i + 1}", size=(1.3, 0.44), kind="key", fontsize=9)
+        box(ax, (5.0, y), f"Value {i + 1}", size=(1.3, 0.44), kind="value", fontsize=9)
+        arrow(ax, q.right, k.left, style="-", color="#3b6ea5").set_linewidth(0.3 + 6 * w)
+        # bars scaled to the largest weight, so that the small ones stay visible
+        length = 1.7 * w / max(weights)
+        ax.add_patch(plt.Rectangle((6.2, y - 0.16), length, 0.32, facecolor=COLORS["weight"],
+                                   edgecolor="#555588"))
+        ax.text(6.3 + length, y, f"{w:.2f}", va="center", fontsize=9)
+    s = box(ax, (10.3, mid + 0.6), "$\\sum_i\\, a_i \\cdot \\mathrm{Value}_i$", size=(1.6, 0.6))
+    o = box(ax, (10.3, mid - 0.7), "Attention Value\n注意力值 " + _vector(output),
+            size=(2.2, 0.8), kind="output", fontsize=9)
+    for y, w in zip(ys, weights):  # each pair enters the sum in proportion to its weight
+        arrow(ax, (8.6, y), s.left, style="-", color="#2b7a2b").set_linewidth(0.3 + 6 * w)
+    arrow(ax, s.bottom, o.top)
+    top2 = sum(sorted(weights)[-2:])
+    ax.text(5.8, 0.25, f"the two largest weights carry {top2:.0%} of the total (the "
+            f"weights sum to {sum(weights):.0f})", ha="center", fontsize=9, color="#555555")
+    return fig
+
+
+def _step_label(ax: plt.Axes, y: float, title: str, what: str) -> None:
+    ax.text(0.15, y, title, ha="left", va="bottom", fontsize=10)
+    ax.text(0.15, y - 0.05, what, ha="left", va="top", fontsize=9)
+
+
+def three_steps(*, query: Sequence[float] = _WORKED_QUERY,
+                keys: Sequence[Sequence[float]] = _WORKED_KEYS,
+                values: Sequence[Sequence[float]] = _WORKED_VALUES) -> plt.Figure:
+    """Draw the three steps of attention's weighted sum (原理—带权求和) with real numbers.
+
+    Step 1: F(Q, K_i), here the scaled dot product, gives the scores s_i; step 2: a SoftMax
+    turns them into weights a_i; step 3: the sum of a_i · Value_i is the attention value. The
+    scores, weights and output written in the boxes are computed by ``course_lib.attention``
+    from the arguments (by default chapter 1's worked example).
+
+    Parameters
+    ----------
+    query : sequence of float, shape (d_k,)
+    keys : sequence of sequences, shape (L_k, d_k), 2 <= L_k <= 6
+    values : sequence of sequences, shape (L_k, d_v)
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    n = _check_pairs(keys, 6)
+    scores, weights, output = _attention_numbers(query, keys, values)
+    xs = [3.4 + 2.1 * j for j in range(n)]
+    mid = (xs[0] + xs[-1]) / 2
+    fig, ax = canvas(xs[-1] + 1.15, 8.6, scale=0.72)
+    q = box(ax, (1.15, 7.8), "Query\n" + _vector(query), size=(1.8, 0.75), kind="query")
+    # the Query runs to every F box (drawn behind them)
+    ax.plot([q.x, q.x, xs[-1]], [q.bottom[1], 6.6, 6.6], color="#3b6ea5", lw=1.1, zorder=0)
+    _step_label(ax, 6.1, "第一步 step 1", "similarity F(Q, Key$_i$)\n"
+                "= Q·Key$_i$ / $\\sqrt{d_k}$\n→ scores $s_i$")
+    _step_label(ax, 3.95, "第二步 step 2", "SoftMax\n→ weights $a_i$\n(sum to 1)")
+    _step_label(ax, 1.6, "第三步 step 3", "weighted sum\n带权求和")
+    for j, x in enumerate(xs):
+        k = box(ax, (x, 7.8), f"Key {j + 1}\n{_vector(keys[j])}", size=(1.8, 0.75), kind="key")
+        f = box(ax, (x, 6.6), f"F(Q, Key {j + 1})", size=(1.7, 0.5))
+        s = box(ax, (x, 5.5), f"$s_{j + 1}$ = {scores[j]:.2f}", size=(1.5, 0.5), kind="input")
+        a = box(ax, (x, 3.3), f"$a_{j + 1}$ = {weights[j]:.4f}", size=(1.7, 0.5), kind="weight")
+        v = box(ax, (x, 2.2), f"Value {j + 1}\n{_vector(values[j])}", size=(1.7, 0.62),
+                kind="value")
+        arrow(ax, k.bottom, f.top)
+        arrow(ax, f.bottom, s.top)
+        arrow(ax, s.bottom, (x, 4.6))
+        arrow(ax, (x, 4.0), a.top)
+        arrow(ax, a.bottom, v.top, text="×", fontsize=11)
+        arrow(ax, v.bottom, (mid + 2.4 * (j / (n - 1) - 0.5), 0.95), color="#2b7a2b")
+    box(ax, (mid, 4.3), "SoftMax:  $a_i = e^{s_i}\\,/\\,\\sum_j e^{s_j}$",
+        size=(xs[-1] - xs[0] + 1.8, 0.6), fontsize=11)
+    box(ax, (mid, 0.6), "Attention Value = $\\sum_i\\, a_i \\cdot \\mathrm{Value}_i$ = "
+        + _vector(output), size=(5.2, 0.7), kind="output", fontsize=11)
+    return fig
+
+
+_STAGES = (
+    ("RNN 时代 (1990–2014)\n死记硬背\nrote memorisation", "input",
+     "reads one token at a time\nand squeezes the sentence\ninto one state vector"),
+    ("attention (2015)\n提纲挈领\ngrasping the outline", "weight",
+     "the decoder looks back at\nevery encoder state and\ntakes a weighted sum"),
+    ("Transformer (2017)\n融会贯通\nfull understanding", "query",
+     "no recurrence: attention\nand feed-forward layers,\nall positions at once"),
+    ("GPT / BERT (2018–)\n多任务大规模学习\nlarge-scale multi-task", "output",
+     "pre-train a Transformer on\nhuge unlabelled text, then\nadapt it to many tasks"),
+)
+
+
+def lineage() -> plt.Figure:
+    """Draw where attention sits (注意力的位置) and its lineage (发展脉络).
+
+    Top: the notes' four stages, RNN (死记硬背) → attention (提纲挈领) → Transformer
+    (融会贯通; the notes write 融汇贯通) → GPT / BERT (多任务大规模学习), each with what it
+    changed. Bottom: attention is the mechanism the Transformer is built from; BERT keeps
+    its encoder only, GPT its decoder only.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    fig, ax = canvas(12.0, 7.0, scale=0.75)
+    ax.text(0.2, 6.75, "发展脉络 the lineage", fontsize=12, va="center")
+    xs = [1.5 + 3.0 * i for i in range(4)]
+    boxes = []
+    for x, (label, kind, change) in zip(xs, _STAGES):
+        boxes.append(box(ax, (x, 5.6), label, size=(2.6, 1.1), kind=kind))
+        ax.text(x, 4.9, change, ha="center", va="top", fontsize=8.5, color="#333333")
+    for left, right in zip(boxes, boxes[1:]):
+        arrow(ax, left.right, right.left)
+    ax.plot([0.2, 11.8], [3.55, 3.55], color="#bbbbbb", lw=0.8)
+    ax.text(0.2, 3.2, "注意力的位置 where attention sits", fontsize=12,
+            va="center")
+    att = box(ax, (1.6, 1.55), "attention 注意力\nthe mechanism", size=(2.4, 0.9),
+              kind="weight")
+    ax.add_patch(FancyBboxPatch((3.8, 0.35), 4.4, 2.5, boxstyle="round,pad=0,rounding_size=0.1",
+                                facecolor="#f6f6f6", edgecolor="#666666", linestyle="--"))
+    ax.text(6.0, 2.6, "Transformer, built from attention", ha="center", va="center",
+            fontsize=10)
+    enc = box(ax, (6.0, 1.95), "encoder 编码器\nself-attention + feed-forward (FFN)",
+              size=(3.8, 0.7), kind="query")
+    dec = box(ax, (6.0, 0.95), "decoder 解码器: masked self-attention\n"
+              "+ attention to the encoder + FFN", size=(3.8, 0.75), kind="query", fontsize=9)
+    arrow(ax, att.right, (3.8, 1.55), text="构成\nbuilds", text_offset=(0, 0.38))
+    bert = box(ax, (10.5, 1.95), "BERT\nencoder-only 仅编码器", size=(2.4, 0.75),
+               kind="output")
+    gpt = box(ax, (10.5, 0.95), "GPT\ndecoder-only 仅解码器", size=(2.4, 0.75),
+              kind="output")
+    arrow(ax, enc.right, bert.left)
+    arrow(ax, dec.right, gpt.left)
+    return fig
+
+
+__all__ += ["essence", "lineage", "three_steps"]
+
 
 # ---------------------------------------------------------------------------------------------
 # Chapters 3-5: Q/K/V projections, scaled dot-product and multi-head attention, masking

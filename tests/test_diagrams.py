@@ -61,3 +61,96 @@ def test_every_public_diagram_draws_without_missing_glyphs(tmp_path):
         assert isinstance(fig, plt.Figure), name
         render(fig, tmp_path)
         plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapters 1-2: essence, lineage, three_steps
+# ---------------------------------------------------------------------------------------------
+
+import logging  # noqa: E402
+
+import torch  # noqa: E402
+
+from course_lib.attention import scaled_dot_product_attention  # noqa: E402
+
+CHAPTER1_QUERY = [1, 0, 1, 0]
+CHAPTER1_KEYS = [[1, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0], [1, 0, 2, 1]]
+CHAPTER1_VALUES = [[1, 0], [0, 1], [1, 1], [3, -1]]
+
+
+def reference(query, keys, values):
+    """Scores q.k/sqrt(d_k) (computed here by hand), weights and output from course_lib."""
+    scores = [sum(a * b for a, b in zip(query, k)) / len(query) ** 0.5 for k in keys]
+    out, weights = scaled_dot_product_attention(
+        torch.tensor([query], dtype=torch.float64), torch.tensor(keys, dtype=torch.float64),
+        torch.tensor(values, dtype=torch.float64))
+    return scores, weights[0].tolist(), out[0].tolist()
+
+
+def render_without_missing_glyphs(fig, tmp_path, caplog):
+    """matplotlib 3.11 logs (does not warn) a glyph it lacks, e.g. CJK inside mathtext."""
+    with caplog.at_level(logging.WARNING, logger="matplotlib"):
+        render(fig, tmp_path)
+    assert not [r for r in caplog.records if "glyph" in r.getMessage()], caplog.text
+
+
+@pytest.mark.parametrize("example", [
+    dict(query=CHAPTER1_QUERY, keys=CHAPTER1_KEYS, values=CHAPTER1_VALUES),
+    dict(query=[0.5, -1.0], keys=[[1.0, 0.0], [0.0, 2.0], [-1.0, -1.0]],
+         values=[[2.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, -3.0]]),
+])
+def test_three_steps_draws_the_numbers_course_lib_computes(example, tmp_path, caplog):
+    scores, weights, output = reference(**example)
+    fig = diagrams.three_steps(**example)
+    drawn = texts(fig)
+    for j, (s, a) in enumerate(zip(scores, weights), start=1):
+        assert f"$s_{j}$ = {s:.2f}" in drawn
+        assert f"$a_{j}$ = {a:.4f}" in drawn
+    joined = " ".join(drawn)
+    assert f"Key {len(scores)}" in joined and f"Key {len(scores) + 1}" not in joined
+    total = [t for t in drawn if t.startswith("Attention Value")]
+    assert len(total) == 1 and total[0].endswith(
+        "[" + ", ".join(f"{x:.2f}" for x in output) + "]")
+    render_without_missing_glyphs(fig, tmp_path, caplog)
+
+
+def test_three_steps_defaults_to_chapter_1s_worked_example():
+    expected = texts(diagrams.three_steps(query=CHAPTER1_QUERY, keys=CHAPTER1_KEYS,
+                                          values=CHAPTER1_VALUES))
+    assert texts(diagrams.three_steps()) == expected
+    # the worked example's weights, as chapter 1's table prints them
+    assert "$a_4$ = 0.4551" in expected and "$s_4$ = 1.50" in expected
+    assert {"第一步 step 1", "第二步 step 2", "第三步 step 3"} <= set(expected)
+
+
+def test_essence_draws_real_weights_most_of_them_on_a_few_pairs(tmp_path, caplog):
+    query, keys = [0.0, 2.0], [[0.0, 2.0], [2.0, 0.0], [0.0, 1.5], [-1.0, 0.0]]
+    values = [[1.0], [2.0], [3.0], [4.0]]
+    _, weights, output = reference(query, keys, values)
+    fig = diagrams.essence(query=query, keys=keys, values=values)
+    drawn = texts(fig)
+    assert [f"{w:.2f}" for w in weights] == [t for t in drawn if t.startswith("0.")]
+    assert any(t.endswith(f"[{output[0]:.2f}]") for t in drawn)
+    assert f"carry {sum(sorted(weights)[-2:]):.0%} of the total" in " ".join(drawn)
+    render_without_missing_glyphs(fig, tmp_path, caplog)
+    # the default Source: a query that resembles two of eight keys
+    default = " ".join(texts(diagrams.essence()))
+    share = float(default.split("carry ")[1].split("%")[0]) / 100
+    assert "Key 8" in default and share > 0.8
+
+
+def test_essence_and_three_steps_reject_a_single_key():
+    with pytest.raises(ValueError, match=r"len\(keys\)=1; expected 2 to"):
+        diagrams.essence(query=[1.0], keys=[[1.0]], values=[[1.0]])
+    with pytest.raises(ValueError, match=r"len\(keys\)=7; expected 2 to 6"):
+        diagrams.three_steps(query=[1.0], keys=[[1.0]] * 7, values=[[1.0]] * 7)
+
+
+def test_lineage_names_the_four_stages_and_the_two_descendants(tmp_path, caplog):
+    fig = diagrams.lineage()
+    drawn = " ".join(texts(fig))
+    order = [drawn.index(s) for s in ("死记硬背", "提纲挈领", "融会贯通", "多任务大规模学习")]
+    assert order == sorted(order)
+    assert "融汇贯通" not in drawn  # the notes' typo
+    assert "BERT\nencoder-only" in drawn and "GPT\ndecoder-only" in drawn
+    render_without_missing_glyphs(fig, tmp_path, caplog)
