@@ -7,6 +7,7 @@ Every helper accepts torch tensors or numpy arrays, draws on a given matplotlib 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,7 +56,23 @@ def use_cjk_font() -> str | None:
     return str(path)
 
 
+class _MathtextGlyphWarning(logging.Filter):
+    """Re-issue mathtext's "does not have a glyph" log record as the warning plain text gives.
+
+    Plain text warns "Glyph ... missing from font(s)"; mathtext (``"$...$"``) only logs, so a
+    Chinese character inside a math label would draw as a dummy symbol without a warning,
+    and the book build (which turns that warning into an error) would not notice.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "does not have a glyph" in record.msg:
+            warnings.warn(f"Glyph missing from the mathtext font: {record.getMessage()}", UserWarning,
+                          stacklevel=2)
+        return True
+
+
 use_cjk_font()
+logging.getLogger("matplotlib.mathtext").addFilter(_MathtextGlyphWarning())
 
 
 def attention_heatmap(

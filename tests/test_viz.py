@@ -132,3 +132,10 @@ def test_chinese_numerals_draw_with_the_bundled_font_and_no_missing_glyph(tmp_pa
             fig.savefig(tmp_path / "boxes.png")
     finally:
         use_cjk_font()
+
+
+def test_a_missing_glyph_inside_mathtext_warns_like_plain_text(tmp_path):
+    fig, ax = plt.subplots()
+    ax.set_title("$x_{三}$")  # mathtext fonts have no CJK glyphs; matplotlib only logs this
+    with pytest.warns(UserWarning, match="Glyph missing from the mathtext font"):
+        fig.savefig(tmp_path / "math.png")
