@@ -17,6 +17,10 @@ spec.loader.exec_module(check_book)
 if check_book.find_chromium() is None:
     pytest.skip("no Chromium (apt-get install chromium)", allow_module_level=True)
 
+# The MathJax the book ships (sphinx-mathjax-offline), to typeset a display equation offline.
+MATHJAX = next((Path(p) / "sphinx-mathjax-offline" / "static" / "mathjax" / "tex-chtml.js"
+                for p in sys.path if (Path(p) / "sphinx-mathjax-offline").is_dir()), None)
+LONG_EQ = r"\[" + " + ".join(f"x_{{{i}}}^2" for i in range(60)) + r"\]"
 STYLE = "<style>main{width:600px} pre{overflow-x:auto;font:14px monospace}</style>"
 
 
@@ -35,6 +39,11 @@ PAGES = {
     "remote.html": page("<p>hi</p>", '<script src="https://cdn.example.org/x.js"></script>'),
     "console.html": page("<p>hi</p><script>console.error('boom')</script>"),
 }
+
+
+if MATHJAX is not None:
+    PAGES["wide_equation.html"] = page(f'<div class="math">{LONG_EQ}</div>',
+                                       f'<script defer src="{MATHJAX.as_uri()}"></script>')
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +79,13 @@ def test_overflowing_code_cell_is_reported_with_its_excess(reports):
 
 def test_overflowing_output_is_an_output_not_code(reports):
     assert reports["wide_output.html"].counts() == {"output": 1}
+
+
+@pytest.mark.skipif(MATHJAX is None, reason="sphinx-mathjax-offline not installed")
+def test_display_equation_is_measured_after_mathjax_typesets_it(reports):
+    r = reports["wide_equation.html"]
+    assert r.counts().get("equation", 0) >= 1, r.problems
+    assert not r.requests and not r.console
 
 
 def test_remote_script_is_a_network_request(reports):
