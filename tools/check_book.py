@@ -59,9 +59,9 @@ MEASURE_JS = r"""
     seen.add(el);
     if (!el.getClientRects().length || el.clientWidth === 0) return;
     const over = el.scrollWidth - el.clientWidth;
-    if (over > 1) out.push(Object.assign({kind: kindOf(el), over: over,
-                                          width: el.clientWidth}, describe(el)));
+    if (over > 1) wide.push([el, over]);
   };
+  const wide = [];
   const root = document.querySelector('main') || document.body;
   // The boxes that scroll: code and output <pre>, equation containers, tables' wrappers.
   root.querySelectorAll('pre, div.math, mjx-container[display="true"], .cell_output > div, '
@@ -72,6 +72,10 @@ MEASURE_JS = r"""
     const ox = getComputedStyle(el).overflowX;
     if (ox === 'auto' || ox === 'scroll') check(el);
   });
+  // One problem per box: an overflowing box that holds another one is the same problem.
+  wide.filter(([el]) => !wide.some(([o]) => o !== el && el.contains(o)))
+      .forEach(([el, over]) => out.push(Object.assign(
+          {kind: kindOf(el), over: over, width: el.clientWidth}, describe(el))));
   const doc = document.documentElement;
   if (doc.scrollWidth > doc.clientWidth + 1)
     out.push({kind: 'page', over: doc.scrollWidth - doc.clientWidth, width: doc.clientWidth,
