@@ -6,6 +6,7 @@ Every helper accepts torch tensors or numpy arrays, draws on a given matplotlib 
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,18 @@ def to_numpy(x) -> np.ndarray:
 #: The CJK font the course ships (Noto Sans CJK SC, from the ``mplfonts`` wheel that
 #: ``make setup`` installs), so figures draw 三, 万 and 亿 on a machine with no system CJK font.
 CJK_FONT = "Noto Sans CJK SC"
+
+
+class _OneWeightFilter(logging.Filter):
+    """Drop matplotlib's "Failed to find font weight bold for Noto Sans CJK SC" message.
+
+    The bundled font has one weight, so a bold 三 is drawn in the regular weight: that is
+    expected, and the book build treats anything a figure writes to stderr as an error.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (CJK_FONT in message and "Failed to find font weight" in message)
 
 
 def use_cjk_font() -> str | None:
@@ -52,6 +65,9 @@ def use_cjk_font() -> str | None:
         font_manager.fontManager.addfont(str(path))
     # A list of families makes matplotlib (>= 3.6) fall back glyph by glyph.
     plt.rcParams["font.family"] = ["DejaVu Sans", CJK_FONT]
+    fm_logger = logging.getLogger("matplotlib.font_manager")
+    if not any(isinstance(f, _OneWeightFilter) for f in fm_logger.filters):
+        fm_logger.addFilter(_OneWeightFilter())
     return str(path)
 
 

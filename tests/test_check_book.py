@@ -21,7 +21,7 @@ if check_book.find_chromium() is None:
 MATHJAX = next((Path(p) / "sphinx-mathjax-offline" / "static" / "mathjax" / "tex-chtml.js"
                 for p in sys.path if (Path(p) / "sphinx-mathjax-offline").is_dir()), None)
 LONG_EQ = r"\[" + " + ".join(f"x_{{{i}}}^2" for i in range(60)) + r"\]"
-STYLE = "<style>main{width:600px} pre{overflow-x:auto;font:14px monospace}</style>"
+STYLE = "<style>main{width:800px} pre{overflow-x:auto;font:14px monospace}</style>"
 
 
 def page(body: str, head: str = "") -> str:
@@ -36,6 +36,7 @@ PAGES = {
                            + "y = " + "1 + " * 80 + "1</pre></div></div>"),
     "wide_output.html": page('<div class="cell"><div class="cell_output"><pre>'
                              + "0.5 " * 100 + "</pre></div></div>"),
+    "narrow.html": CLEAN.replace("width:800px", "width:500px"),
     "remote.html": page("<p>hi</p>", '<script src="https://cdn.example.org/x.js"></script>'),
     "console.html": page("<p>hi</p><script>console.error('boom')</script>"),
 }
@@ -51,6 +52,7 @@ def reports(tmp_path_factory):
     html = tmp_path_factory.mktemp("html")
     for name, text in PAGES.items():
         (html / name).write_text(text)
+    (html / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=clean.html" />')
     (html / "_static").mkdir()
     (html / "_static" / "skip.html").write_text(CLEAN)
     pages = check_book.list_pages(html)
@@ -58,7 +60,7 @@ def reports(tmp_path_factory):
     return {r.page: r for r in check_book.check_pages(pages, html, out_dir=out)}
 
 
-def test_static_files_are_not_pages(reports):
+def test_static_files_and_redirects_are_not_pages(reports):
     assert sorted(reports) == sorted(PAGES)
 
 
@@ -75,6 +77,13 @@ def test_overflowing_code_cell_is_reported_with_its_excess(reports):
     over = r.problems[0]["over"]
     assert 1500 < over < 3000, over  # ~325 monospace characters in a 600 px box
     assert "too wide" in check_book.format_report([r], 1280)
+
+
+def test_a_box_too_narrow_for_a_79_character_line_fails(reports):
+    r = reports["narrow.html"]
+    assert r.counts() == {"code": 1, "output": 1}, r.problems
+    assert all("79-character line" in p["text"] for p in r.problems)
+    assert all(p["width"] > 400 for p in r.problems)
 
 
 def test_overflowing_output_is_an_output_not_code(reports):

@@ -132,3 +132,23 @@ def test_chinese_numerals_draw_with_the_bundled_font_and_no_missing_glyph(tmp_pa
             fig.savefig(tmp_path / "boxes.png")
     finally:
         use_cjk_font()
+
+
+# --- infra: a bold Chinese title is drawn in the font's one weight, without a log message
+
+
+def test_bold_chinese_logs_no_font_weight_warning(caplog):
+    import course_lib.viz  # noqa: F401  (registers the font and the filter)
+    from matplotlib import font_manager
+
+    # findfont caches its answers (and logs only on a miss): start from an empty cache
+    cached = getattr(font_manager.FontManager, "_findfont_cached", None)
+    if hasattr(cached, "cache_clear"):
+        cached.cache_clear()
+    fig, ax = plt.subplots()
+    ax.set_title("三万亿", fontweight="bold")
+    with caplog.at_level("WARNING", logger="matplotlib.font_manager"):
+        fig.canvas.draw()
+        font_manager.findfont(font_manager.FontProperties(family="Noto Sans CJK SC", weight="bold"),
+                              rebuild_if_missing=False)
+    assert not [r for r in caplog.records if "Failed to find font weight" in r.getMessage()]

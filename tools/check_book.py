@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+LINE_LENGTH = 79  # the chapters' limit for code and printed output lines
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 INSTALL_HINT = ("Chromium is needed to check the book: on Debian/Ubuntu run, as root, "
@@ -109,6 +110,25 @@ async () => {
 }
 """
 
+# The chapters wrap code and printed output at 79 characters: such a line must fit the box.
+LINE_FITS_JS = r"""
+(n) => {
+  const out = [];
+  for (const [kind, sel] of [['code', '.cell_input pre'], ['output', '.cell_output pre']]) {
+    const pre = document.querySelector(sel);
+    if (!pre || !pre.getClientRects().length) continue;
+    const probe = pre.cloneNode(false);
+    probe.textContent = 'x'.repeat(n);
+    pre.parentNode.insertBefore(probe, pre);
+    const over = probe.scrollWidth - probe.clientWidth, width = probe.clientWidth;
+    probe.remove();
+    if (over > 1) out.push({kind: kind, over: over, width: width, tag: 'pre', cls: '',
+                            section: '', text: `a ${n}-character line does not fit`});
+  }
+  return out;
+}
+"""
+
 OPEN_FOLDS_JS = r"""
 () => {
   document.querySelectorAll('details').forEach(d => { d.open = true; });
@@ -157,11 +177,18 @@ def find_chromium() -> str | None:
 def list_pages(html_dir: Path, patterns: list[str] | None = None) -> list[Path]:
     """Every built HTML page under ``html_dir`` (not the theme's static files)."""
     pages = [p for p in sorted(html_dir.rglob("*.html"))
-             if not {"_static", "_sources", "_images"} & set(p.relative_to(html_dir).parts)]
+             if not {"_static", "_sources", "_images"} & set(p.relative_to(html_dir).parts)
+             and not is_redirect(p)]
     if patterns:
         pages = [p for p in pages if any(fnmatch.fnmatch(str(p.relative_to(html_dir)), pat)
                                          for pat in patterns)]
     return pages
+
+
+def is_redirect(page: Path) -> bool:
+    """jupyter-book's top-level index.html only forwards to the first page."""
+    head = page.read_text(encoding="utf-8", errors="replace")[:2000].lower()
+    return 'http-equiv="refresh"' in head
 
 
 def screenshot_name(page: Path) -> str:
@@ -200,6 +227,7 @@ def check_page(context, page_path: Path, html_dir: Path, out_dir: Path | None,
         page.evaluate(WAIT_MATHJAX_JS)
         measured = page.evaluate(MEASURE_JS)
         report.problems, report.totals = measured["problems"], measured["totals"]
+        report.problems += page.evaluate(LINE_FITS_JS, LINE_LENGTH)
         for url in page.evaluate(REMOTE_REFS_JS):
             if url not in report.requests:
                 report.requests.append(url)
