@@ -99,9 +99,10 @@ REMOTE_REFS_JS = r"""
   .filter(u => /^(https?:)?\/\//i.test(u))
 """
 
-# MathJax 3 resolves startup.promise once the page is typeset.
+# Web fonts loaded, and MathJax 3 resolves startup.promise once the page is typeset.
 WAIT_MATHJAX_JS = r"""
 async () => {
+  await document.fonts.ready;
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
     await MathJax.startup.promise;
     if (MathJax.typesetPromise) await MathJax.typesetPromise();

@@ -7,9 +7,16 @@
 - jupyter-book always loads sphinx-thebe, which adds (twice: a console error) a script naming
   thebe on unpkg.com and a Binder configuration to every page. The book has no launch
   buttons, so both are removed.
+- The pages' Chinese is drawn with the font the figures use (Noto Sans CJK SC, from
+  ``mplfonts``), cut down to the characters the book contains and shipped in
+  ``_static/fonts/course-cjk.otf`` (course.css: ``@font-face``), so a reader, a printout and
+  ``make check-book`` see 注意力 without a system CJK font or a web font service.
 """
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from docutils import nodes
 from sphinx.util import logging
@@ -51,7 +58,40 @@ def drop_thebe_config(app, doctree, docname) -> None:
             node.parent.remove(node)
 
 
+# CJK punctuation, ideographs and full-width forms: what the system fonts may lack.
+CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]")
+
+
+def ship_cjk_font(app, exc) -> None:
+    """Write ``_static/fonts/course-cjk.otf``: the CJK font subset to the book's characters."""
+    if exc is not None or app.builder.format != "html":
+        return
+    try:
+        import mplfonts
+        from fontTools import subset
+    except ImportError:
+        logger.info("course_book: mplfonts or fontTools missing; Chinese uses the system font")
+        return
+    out = Path(app.outdir)
+    chars = set()
+    for page in out.rglob("*.html"):
+        chars.update(CJK.findall(page.read_text(encoding="utf-8", errors="ignore")))
+    source = Path(mplfonts.__file__).parent / "fonts" / "NotoSansCJKsc-Regular.otf"
+    target = out / "_static" / "fonts" / "course-cjk.otf"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    options = subset.Options()
+    options.layout_features = ["*"]
+    font = subset.load_font(str(source), options)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text="".join(sorted(chars)) or "\u6ce8")
+    subsetter.subset(font)
+    subset.save_font(font, str(target), options)
+    logger.info(f"course_book: {len(chars)} CJK characters -> {target.name} "
+                f"({target.stat().st_size // 1024} KiB)")
+
+
 def setup(app):
+    app.connect("build-finished", ship_cjk_font)
     app.connect("env-updated", drop_widget_state)
     app.connect("html-page-context", drop_thebe_assets, priority=900)
     app.connect("doctree-resolved", drop_thebe_config, priority=900)
