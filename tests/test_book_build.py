@@ -64,3 +64,22 @@ def test_missing_glyph_fails_the_book_build_and_chinese_does_not(tmp_path):
     assert not any("chinese.ipynb" in w for w in warnings), warnings
     executed = (tmp_path / "_build" / "html" / "box.html").read_text()
     assert "Glyph 57344" in executed  # the reader would see the warning, not a silent box
+
+
+def test_pages_ship_the_cjk_font_cut_to_the_book_s_characters(tmp_path):
+    """book/_ext/course_book.py writes _static/fonts/course-cjk.otf with the pages' Chinese."""
+    from fontTools.ttLib import TTFont
+
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump({
+        "title": "t", "execute": {"execute_notebooks": "off"},
+        "sphinx": {"local_extensions": {"course_book": str(ROOT / "book" / "_ext")}}}))
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: page\n")
+    (tmp_path / "page.md").write_text("# Page\n\nattention (注意力), 三万亿\n")
+    run = subprocess.run([str(JUPYTER_BOOK), "build", str(tmp_path)], capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    font = tmp_path / "_build" / "html" / "_static" / "fonts" / "course-cjk.otf"
+    cmap = TTFont(font).getBestCmap()
+    assert all(ord(c) in cmap for c in "注意力三万亿")
+    assert ord("猫") not in cmap  # cut down to what the pages use
+    assert font.stat().st_size < 200_000
