@@ -4,7 +4,7 @@
   chapter whose table has it;
 - every chapter's ``## Exercises`` section states the exercises of its solutions notebook,
   in the same order and with the same numbers;
-- every work book/references.md lists has its own label, and every ``references.md#label``
+- every work book/references.md lists has its own label, and every ``[text](ref-...)``
   link in a chapter points at one.
 """
 
@@ -160,10 +160,13 @@ def test_every_reference_has_a_unique_label():
 
 
 def test_chapter_links_to_references_use_existing_labels():
+    """``[Ba et al., 2016](ref-ba-2016)`` links to an entry; the label must exist."""
     labels = set(reference_labels())
     bad = []
-    for nb in CHAPTERS + [BOOK / "intro.md"]:
+    for nb in CHAPTERS + [BOOK / "intro.md", BOOK / "glossary.md"]:
         text = "\n".join(markdown(nb)) if nb.suffix == ".ipynb" else nb.read_text()
-        bad += [f"{nb.name}: #{a}" for a in re.findall(r"references\.md#([\w-]+)", text)
+        bad += [f"{nb.name}: ({a}) has no entry" for a in re.findall(r"\]\(#?(ref-[\w-]+)\)", text)
                 if a not in labels]
-    assert not bad, "links to references.md with no such label:\n" + "\n".join(bad)
+        bad += [f"{nb.name}: references.md#{a}: write [text]({a}) (a label is not a heading)"
+                for a in re.findall(r"references\.md#([\w-]+)", text)]
+    assert not bad, "links to the references:\n" + "\n".join(bad)
