@@ -31,6 +31,18 @@ def to_numpy(x) -> np.ndarray:
 CJK_FONT = "Noto Sans CJK SC"
 
 
+class _OneWeightFilter(logging.Filter):
+    """Drop matplotlib's "Failed to find font weight bold for Noto Sans CJK SC" message.
+
+    The bundled font has one weight, so a bold 三 is drawn in the regular weight: that is
+    expected, and the book build treats anything a figure writes to stderr as an error.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (CJK_FONT in message and "Failed to find font weight" in message)
+
+
 def use_cjk_font() -> str | None:
     """Register the bundled CJK font with matplotlib as the fallback after its default font.
 
@@ -53,6 +65,9 @@ def use_cjk_font() -> str | None:
         font_manager.fontManager.addfont(str(path))
     # A list of families makes matplotlib (>= 3.6) fall back glyph by glyph.
     plt.rcParams["font.family"] = ["DejaVu Sans", CJK_FONT]
+    fm_logger = logging.getLogger("matplotlib.font_manager")
+    if not any(isinstance(f, _OneWeightFilter) for f in fm_logger.filters):
+        fm_logger.addFilter(_OneWeightFilter())
     return str(path)
 
 

@@ -139,3 +139,23 @@ def test_a_missing_glyph_inside_mathtext_warns_like_plain_text(tmp_path):
     ax.set_title("$x_{三}$")  # mathtext fonts have no CJK glyphs; matplotlib only logs this
     with pytest.warns(UserWarning, match="Glyph missing from the mathtext font"):
         fig.savefig(tmp_path / "math.png")
+
+
+# --- infra: a bold Chinese title is drawn in the font's one weight, without a log message
+
+
+def test_bold_chinese_logs_no_font_weight_warning(caplog):
+    import course_lib.viz  # noqa: F401  (registers the font and the filter)
+    from matplotlib import font_manager
+
+    # findfont caches its answers (and logs only on a miss): start from an empty cache
+    cached = getattr(font_manager.FontManager, "_findfont_cached", None)
+    if hasattr(cached, "cache_clear"):
+        cached.cache_clear()
+    fig, ax = plt.subplots()
+    ax.set_title("三万亿", fontweight="bold")
+    with caplog.at_level("WARNING", logger="matplotlib.font_manager"):
+        fig.canvas.draw()
+        font_manager.findfont(font_manager.FontProperties(family="Noto Sans CJK SC", weight="bold"),
+                              rebuild_if_missing=False)
+    assert not [r for r in caplog.records if "Failed to find font weight" in r.getMessage()]
