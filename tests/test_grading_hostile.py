@@ -6,7 +6,7 @@ children left behind by a kernel death and children while its exercise is graded
 ``files`` writes beside itself and deletes its own file; ``limits`` allocates too much
 memory, prints forever and raises ``KeyboardInterrupt`` itself; ``state`` replaces
 ``sys.stdout``, turns grad mode off, changes the default dtype and starts a thread that kills
-the kernel once grading begins. Every notebook is graded once, in the module fixture, from a
+the kernel once grading begins; ``disk`` appends a wrong function to course_lib's source. Every notebook is graded once, in the module fixture, from a
 copy in a temporary folder (``files`` deletes its own file).
 """
 
@@ -28,7 +28,7 @@ from course_lib.grading.runner import grade_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "notebooks"
-HOSTILE = ["hostile_processes", "hostile_files", "hostile_limits", "hostile_state"]
+HOSTILE = ["hostile_processes", "hostile_files", "hostile_limits", "hostile_state", "hostile_disk"]
 TIMEOUT = 20  # generous: this runs on a loaded machine; the endless cells pay it once each
 
 
@@ -118,8 +118,20 @@ def test_another_cells_state_and_threads_cannot_change_a_verdict(graded):
         assert e.passed and e.points == e.max_points > 0, (e.id, e.message)
 
 
+def test_the_kernel_imports_a_throwaway_copy_of_course_lib_and_cannot_see_the_project(graded):
+    seen = graded["seen"]
+    assert seen is not None, "the notebook did not run"
+    # Whether or not it could write (root ignores the read-only bits), it wrote to its own copy.
+    assert seen["wrote"] in ("yes", "PermissionError")
+    assert not Path(seen["course_lib"]).resolve().is_relative_to(ROOT)
+    assert (ROOT / "course_lib" / "masks.py").read_bytes() == graded["masks_source"]
+    assert not [p for p in seen["path"] if p and Path(p).resolve() in (ROOT, ROOT / "solutions")]
+    e = _by_id(graded["reports"]["hostile_disk"])["masks.causal_mask"]
+    assert e.passed and e.points == e.max_points
+
+
 def test_hostile_notebooks_leave_the_graded_files_untouched(graded):
-    for name in ("hostile_processes", "hostile_limits", "hostile_state"):
+    for name in ("hostile_processes", "hostile_limits", "hostile_state", "hostile_disk"):
         assert graded["paths"][name].read_bytes() == graded["before"][name]
 
 
@@ -130,7 +142,9 @@ def test_a_class_is_graded_one_row_per_student_and_exercise(tmp_path):
         (submissions / student).mkdir(parents=True)
     shutil.copy(FIXTURES / "complete.ipynb", submissions / "alice" / "01_attention_essence.ipynb")
     shutil.copy(ROOT / "exercises" / "05_masking.ipynb", submissions / "bob" / "05_masking.ipynb")
-    (submissions / "dave" / "01_attention_essence.ipynb").write_text('{"cells": [{"cell_type": "code"}]}')
+    (submissions / "dave" / "01_attention_essence.ipynb").write_text(json.dumps(  # a code cell without source
+        {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+         "cells": [{"cell_type": "code", "id": "0", "metadata": {}, "outputs": [], "execution_count": None}]}))
     shutil.copy(FIXTURES / "dies.ipynb", submissions / "erin.ipynb")  # a notebook, not a folder
     grades, document = tmp_path / "grades.csv", tmp_path / "grades.json"
     run = subprocess.run(

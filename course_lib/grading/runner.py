@@ -288,8 +288,8 @@ class _Kernel:
     """One fresh ``python3`` kernel driven by nbclient, executing one cell at a time."""
 
     def __init__(self, folder: Path, *, memory_limit: int | None = MEMORY_LIMIT,
-                 output_limit: int = OUTPUT_LIMIT):
-        self.folder = folder
+                 output_limit: int = OUTPUT_LIMIT, library: Path | None = None):
+        self.folder, self.library = folder, library
         self.memory_limit = memory_limit
         self.timeout = 30.0
         self.reply: dict | None = None
@@ -315,6 +315,8 @@ class _Kernel:
         # One thread per kernel: kernels run side by side, and forking a kernel whose
         # OpenMP pool has threads could hang the copy.
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+        if self.library is not None:  # course_lib from its copy, and nothing else of the project's
+            env["PYTHONPATH"] = str(self.library)
         # The kernel's own stderr carries only its start-up chatter; cell output arrives on iopub.
         options = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
         if self.memory_limit:
@@ -460,8 +462,9 @@ class _Grading:
     """The state of grading one notebook: its kernel, its problems, the cells to skip."""
 
     def __init__(self, nb, folder: Path, ids: list[str], timeout: float, *, private: Path,
-                 memory_limit: int | None = MEMORY_LIMIT, output_limit: int = OUTPUT_LIMIT, reap: bool = False):
-        self.folder, self.ids, self.timeout = folder, ids, timeout
+                 memory_limit: int | None = MEMORY_LIMIT, output_limit: int = OUTPUT_LIMIT, reap: bool = False,
+                 library: Path | None = None):
+        self.folder, self.ids, self.timeout, self.library = folder, ids, timeout, library
         self.private, self.reap = private, reap
         self.memory_limit, self.output_limit = memory_limit, output_limit
         self.cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
@@ -479,7 +482,8 @@ class _Grading:
             self.problems.append(problem)
 
     async def _start(self) -> None:
-        self.kernel = _Kernel(self.folder, memory_limit=self.memory_limit, output_limit=self.output_limit)
+        self.kernel = _Kernel(self.folder, memory_limit=self.memory_limit, output_limit=self.output_limit,
+                              library=self.library)
         await self.kernel.start()
         # Import the grader (and so torch) before the notebook runs, in a throwaway namespace:
         # a slow first import must not eat the timeout of the learner's first cell.
@@ -664,6 +668,26 @@ def _run_async(coroutine):
         return pool.submit(asyncio.run, coroutine).result()
 
 
+def _library_copy(folder: Path) -> Path:
+    """A read-only copy of this course_lib in ``folder``: what the kernel imports.
+
+    The kernel never sees the project's own folder (nor ``solutions/``): a notebook that edits
+    course_lib on disk edits its own copy, thrown away after it, never the grader's.
+    """
+    import course_lib
+
+    shutil.copytree(Path(course_lib.__file__).parent, folder / "course_lib")
+    for path in [folder / "course_lib", *(folder / "course_lib").rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    return folder
+
+
+def _writable(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        with contextlib.suppress(OSError):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
 def _grade_here(path: Path, text: str, ids: list[str], timeout: float, *, memory_limit: int | None = MEMORY_LIMIT,
                 output_limit: int = OUTPUT_LIMIT, reap: bool = False) -> NotebookReport:
     """Grade the notebook ``text`` (read from ``path``) in this process, in a copy in a temporary folder.
@@ -679,9 +703,13 @@ def _grade_here(path: Path, text: str, ids: list[str], timeout: float, *, memory
         (folder / path.name).write_text(text, encoding="utf-8")
         private = Path(scratch) / "results"
         private.mkdir(mode=0o700)
+        library = _library_copy(Path(scratch) / "lib")
         grading = _Grading(nb, folder, ids, float(timeout), private=private, memory_limit=memory_limit,
-                           output_limit=output_limit, reap=reap)
-        reports = _run_async(grading.run())
+                           output_limit=output_limit, reap=reap, library=library)
+        try:
+            reports = _run_async(grading.run())
+        finally:
+            _writable(library)  # so that the folder can be removed
     return NotebookReport(str(path), reports, grading.problems, time.monotonic() - start)
 
 
