@@ -26,6 +26,7 @@ import pytest
 
 from course_lib.grading import all_exercises, check
 from course_lib.grading import cli, exercises
+from course_lib.grading import runner
 from course_lib.grading.runner import NotebookError, _cancel_stray_tasks, _Kernel, find_exercise_ids, grade_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,13 +153,14 @@ def test_broken_notebook_reports_each_problem_and_grades_the_rest(runs):
 def test_kernel_deaths_are_reported_and_the_other_exercises_still_graded(runs):
     report = _report(runs, FIXTURES / "dies.ipynb")
     by_id = {e.id: e for e in report.exercises}
-    # softmax before the death, dot_product_scores after it, sdpa after a death while grading.
+    # softmax before the death, dot_product_scores after it, sdpa after an exercise that
+    # ends its process while graded (only its own forked copy ends: no restart is needed).
     for ok in ("attention.softmax", "attention.dot_product_scores", "attention.scaled_dot_product_attention"):
         assert by_id[ok].passed and by_id[ok].points == by_id[ok].max_points, by_id[ok]
     assert by_id["attention.additive_attention"].points == 0
-    assert "kernel died" in by_id["attention.additive_attention"].message
+    assert "ended before it finished (exit 3)" in by_id["attention.additive_attention"].message
     kinds = {(p.kind, p.cell, p.exercise_id) for p in report.problems}
-    assert kinds == {("kernel-died", 3, None), ("kernel-died", None, "attention.additive_attention")}
+    assert kinds == {("kernel-died", 3, None), ("grading-died", None, "attention.additive_attention")}
 
 
 def test_exit_and_a_cell_ignoring_the_interrupt_cost_only_a_restart(runs):
@@ -213,13 +215,14 @@ def test_a_kernel_that_fails_to_start_is_replaced_not_counted(tmp_path, monkeypa
         "check('masks.causal_mask', causal_mask)")])
     path = tmp_path / "one.ipynb"
     nbformat.write(nb, path)
+    # In this process (runner._grade_here, what the worker process runs), so that the patch applies.
     if graded:
-        report = grade_notebook(path, timeout=60, exercise_ids=["masks.causal_mask"])
+        report = runner._grade_here(path, path.read_text(), ["masks.causal_mask"], 60)
         assert report.exercises[0].points == report.exercises[0].max_points > 0
         assert not report.problems
     else:
         with pytest.raises(RuntimeError, match=f"no kernel could be started in {runner.START_ATTEMPTS} attempts"):
-            grade_notebook(path, timeout=60, exercise_ids=["masks.causal_mask"])
+            runner._grade_here(path, path.read_text(), ["masks.causal_mask"], 60)
     assert len(calls) == min(failures + 1, runner.START_ATTEMPTS)
     assert len({id(km) for km in calls}) == len(calls), "each attempt must start a fresh kernel"
 
@@ -238,21 +241,54 @@ def _notebook(tmp_path, name="nb.ipynb", *, ids=None, code=("x = 1",)):
     return path
 
 
-def test_cli_usage_errors_exit_2(tmp_path, capsys):
+def test_cli_usage_errors_exit_2_before_anything_runs(tmp_path, capsys):
+    complete = str(FIXTURES / "complete.ipynb")
+    assert cli.main([]) == 2
+    assert cli.main(["--no-such-option"]) == 2
+    assert cli.main([complete, "--timeout", "0"]) == 2
+    assert cli.main([complete, "--jobs", "0"]) == 2
+    capsys.readouterr()
+    # A report never overwrites a notebook, nor goes to a folder that does not exist.
+    assert cli.main([complete, "--json", complete]) == 2
+    assert "is a notebook" in capsys.readouterr().err
+    assert cli.main([complete, "--csv", str(tmp_path / "grades.ipynb")]) == 2
+    assert cli.main([complete, "--json", str(tmp_path / "no" / "such" / "r.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main([complete, "--json", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert cli.main(["--submissions", str(tmp_path / "missing"), "--csv", str(tmp_path / "g.csv")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert cli.main(["--submissions", str(tmp_path), "--csv", str(tmp_path / "g.csv")]) == 2
+    assert "inside the submissions folder" in capsys.readouterr().err
+    assert cli.main(["--submissions", str(tmp_path)]) == 2
+    assert "--csv" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_reports_each_bad_file_on_its_own_and_exits_1(tmp_path, capsys):
+    # No kernel starts for these: each is refused on reading, reported, and costs only itself.
     (tmp_path / "notes.txt").write_text("not a notebook")
     (tmp_path / "bad.ipynb").write_text("{ this is not json")
     unknown = _notebook(tmp_path, ids=["attention.softmax", "attention.no_such_thing"])
-    assert cli.main([str(tmp_path / "missing.ipynb")]) == 2
-    assert "no such file" in capsys.readouterr().err
-    assert cli.main([str(tmp_path / "notes.txt")]) == 2
-    assert "not a notebook" in capsys.readouterr().err
-    assert cli.main([str(tmp_path / "bad.ipynb")]) == 2
-    assert "not a valid notebook" in capsys.readouterr().err
-    assert cli.main([str(unknown)]) == 2
-    assert "attention.no_such_thing" in capsys.readouterr().err
-    assert cli.main([]) == 2
-    assert cli.main(["--no-such-option"]) == 2
-    assert cli.main([str(FIXTURES / "complete.ipynb"), "--timeout", "0"]) == 2
+    no_source = _notebook(tmp_path, "01_no_source.ipynb")
+    document = json.loads(no_source.read_text())
+    del document["cells"][0]["source"]  # schema-invalid: a code cell without "source"
+    no_source.write_text(json.dumps(document))
+    paths = [tmp_path / "missing.ipynb", tmp_path / "notes.txt", tmp_path / "bad.ipynb", unknown, no_source]
+    report = tmp_path / "out" / "report.json"
+    report.parent.mkdir()
+    assert cli.main([str(p) for p in paths] + ["--json", str(report)]) == 1
+    out, err = capsys.readouterr()
+    for expected in ("no such file", "not a notebook", "not a valid notebook", "attention.no_such_thing",
+                     "'source' is a required property"):
+        assert expected in out, expected
+    assert "5 notebook(s) could not be graded" in err
+    notebooks = json.loads(report.read_text())["notebooks"]
+    assert [nb["graded"] for nb in notebooks] == [False] * 5
+    # The chapter-named one still lists its chapter's exercises, at 0 of their points.
+    chapter_1 = notebooks[-1]["exercises"]
+    assert [e["id"] for e in chapter_1] == CHAPTER_1 and all(e["points"] == 0 < e["max_points"] for e in chapter_1)
+    assert sorted(p.name for p in report.parent.iterdir()) == ["report.json"]  # written atomically
 
 
 def test_cli_list_names_every_exercise_with_chapter_and_name(capsys):
@@ -274,6 +310,18 @@ def test_exercise_ids_come_from_metadata_else_from_check_calls(tmp_path):
         find_exercise_ids(nbformat.read(_notebook(tmp_path, "c.ipynb"), 4))
     with pytest.raises(NotebookError, match="attention.nope"):
         find_exercise_ids(nbformat.read(_notebook(tmp_path, "d.ipynb", ids=["attention.nope"]), 4))
+    # An exercise listed ten times is graded once.
+    ten = _notebook(tmp_path, "e.ipynb", ids=["masks.causal_mask"] * 10 + ["attention.softmax"])
+    assert find_exercise_ids(nbformat.read(ten, 4)) == ["masks.causal_mask", "attention.softmax"]
+
+
+def test_a_chapter_notebook_holds_its_chapter_whatever_its_metadata_says(tmp_path):
+    # The registry decides, by the notebook's name: listing an easy exercise ten times, or
+    # none at all, changes nothing.
+    path = _notebook(tmp_path, "05_masking.ipynb", ids=["masks.causal_mask"] * 10)
+    expected = [i for i, ex in all_exercises().items() if ex.chapter == "05"]
+    assert len(expected) == 3 and find_exercise_ids(nbformat.read(path, 4), path) == expected
+    assert find_exercise_ids(nbformat.read(_notebook(tmp_path, "05_x.ipynb"), 4), tmp_path / "05_x.ipynb") == expected
 
 
 # -- check() on a candidate it cannot call ------------------------------------------------

@@ -4,27 +4,44 @@ Usage::
 
     course-grade exercises/01_attention_essence.ipynb            # a table per notebook
     course-grade exercises/*.ipynb --json report.json --timeout 60
+    course-grade --submissions class/ --csv grades.csv --jobs 2  # a class: one folder per student
     course-grade --list                                           # every exercise id
 
-The exit status is 0 whenever grading ran, whatever the score, so that scripts can tell
-"graded, and failing" from "could not grade". It is 2 for usage errors: a missing file,
-a file that is not a notebook, or a notebook naming an unknown exercise id. Nothing is
-ever written to a graded notebook.
+Each notebook is graded in a worker process and a kernel of its own, ``--jobs`` at a time.
+The exit status is 0 when every notebook was graded, whatever the score, so that scripts
+can tell "graded, and failing" from "could not grade"; 1 when some notebook could not be
+graded (missing, not a valid notebook, the grader failed: each is reported on its own and
+the others are graded); 2 for usage errors, found before anything runs: a bad option, or a
+``--json`` / ``--csv`` path that is a graded notebook, lies in the submissions folder or in
+a folder that does not exist. Reports are written atomically, after every process the
+notebooks started is gone. Nothing is ever written to a graded notebook.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import csv
+import io
 import json
+import os
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from course_lib.grading.registry import all_exercises
-from course_lib.grading.runner import NotebookError, NotebookReport, find_exercise_ids, grade_notebook, read_notebook
+from tqdm import tqdm
+
+from course_lib.grading import sandbox
+from course_lib.grading.registry import all_exercises, get
+from course_lib.grading.runner import (MEMORY_LIMIT, ExerciseReport, NotebookError, NotebookReport, Problem,
+                                       find_exercise_ids, grade_notebook, read_notebook)
 
 __all__ = ["main", "format_report"]
 
+NOT_GRADED = 1
 USAGE_ERROR = 2
+CSV_COLUMNS = ["student", "notebook", "exercise", "points", "max_points", "status", "message"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,10 +51,17 @@ def _parser() -> argparse.ArgumentParser:
                     "The notebooks are never modified.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="exercise notebooks (.ipynb) to grade")
+    parser.add_argument("--submissions", metavar="DIR", type=Path,
+                        help="a class: DIR holds one folder (or one notebook) per student")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write the full report as JSON to FILE")
+    parser.add_argument("--csv", metavar="FILE", type=Path,
+                        help="write one row per student and exercise, and a total per student, to FILE")
+    parser.add_argument("--jobs", metavar="N", type=int, default=1, help="notebooks graded at once (default: 1)")
     parser.add_argument("--list", action="store_true", help="list the exercise ids with their chapter and name")
     parser.add_argument("--timeout", metavar="S", type=float, default=30.0,
                         help="seconds each cell and each exercise's grading may run (default: 30)")
+    parser.add_argument("--memory", metavar="GB", type=float, default=MEMORY_LIMIT / (1 << 30),
+                        help=f"memory each notebook's kernel may use (default: {MEMORY_LIMIT / (1 << 30):g})")
     return parser
 
 
@@ -50,16 +74,21 @@ def _table(rows: list[list[str]], right: set[int]) -> list[str]:
     return lines
 
 
+def _status(report: NotebookReport, e: ExerciseReport) -> str:
+    return "ERROR" if not report.graded else "PASS" if e.passed else "FAIL"
+
+
 def format_report(report: NotebookReport) -> str:
     """The readable table ``course-grade`` prints for one notebook."""
-    rows = [["exercise", "points", "max", "status", "hint"]]
-    for e in report.exercises:
-        rows.append([e.id, f"{e.points:g}", f"{e.max_points:g}", "PASS" if e.passed else "FAIL", e.message])
-    lines = [f"{report.path}  ({report.seconds:.1f} s)"]
-    lines += ["  " + line for line in _table(rows, right={1, 2})]
+    lines = [f"{report.path}  ({report.seconds:.1f} s)" + ("" if report.graded else "  NOT GRADED")]
+    if report.exercises:
+        rows = [["exercise", "points", "max", "status", "hint"]]
+        for e in report.exercises:
+            rows.append([e.id, f"{e.points:g}", f"{e.max_points:g}", _status(report, e), e.message])
+        lines += ["  " + line for line in _table(rows, right={1, 2})]
     lines.append(f"  total: {report.points:g} / {report.max_points:g} points")
     if report.problems:
-        lines.append("  problems while running the notebook:")
+        lines.append("  problems while running the notebook:" if report.graded else "  why:")
         lines += [f"    - {p.message}" for p in report.problems]
     return "\n".join(lines)
 
@@ -71,8 +100,161 @@ def _list_exercises() -> str:
     return "\n".join(_table(rows, right=set()))
 
 
+# -- what to grade ------------------------------------------------------------------------------
+@dataclass
+class _Job:
+    """One notebook to grade, and whose it is (the student; empty outside ``--submissions``)."""
+
+    student: str
+    path: Path
+
+
+def _students(folder: Path) -> list[_Job]:
+    """One job per notebook of each student: a sub-folder (its notebooks) or a notebook of ``folder``."""
+    jobs = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            notebooks = sorted(p for p in entry.rglob("*.ipynb")
+                               if not any(part.startswith(".") for part in p.relative_to(entry).parts))
+            # A student without a notebook still gets a row: a missing path is reported as such.
+            jobs += [_Job(entry.name, p) for p in notebooks] or [_Job(entry.name, entry / "(no notebook)")]
+        elif entry.suffix == ".ipynb":
+            jobs.append(_Job(entry.stem, entry))
+    return jobs
+
+
+def _output_problem(target: Path, inputs: list[Path], submissions: Path | None) -> str | None:
+    """Why ``target`` may not receive a report, or None: checked before anything is graded."""
+    resolved = target.resolve()
+    if target.suffix == ".ipynb" or any(resolved == p.resolve() for p in inputs):
+        return f"{target} is a notebook; a report must not overwrite one"
+    if submissions is not None and resolved.is_relative_to(submissions.resolve()):
+        return f"{target} lies inside the submissions folder {submissions}"
+    if resolved.is_dir():
+        return f"{target} is a folder; expected a file name"
+    if not resolved.parent.is_dir():
+        return f"the folder {target.parent} does not exist"
+    return None
+
+
+def _usage_error(args, parser) -> str | None:
+    if not args.paths and args.submissions is None:
+        parser.print_usage(sys.stderr)
+        return "give at least one notebook to grade, --submissions DIR, or --list"
+    if args.paths and args.submissions is not None:
+        return "give notebooks or --submissions DIR, not both"
+    if args.submissions is not None and not args.submissions.is_dir():
+        return f"--submissions {args.submissions}: no such folder"
+    if args.submissions is not None and args.csv is None:
+        return "--submissions needs --csv FILE (one row per student and exercise)"
+    if not args.timeout > 0:
+        return f"--timeout {args.timeout:g}; expected a positive number of seconds"
+    if not args.jobs >= 1:
+        return f"--jobs {args.jobs}; expected a positive number"
+    if not args.memory > 0:
+        return f"--memory {args.memory:g}; expected a positive number of GB"
+    if args.json is not None and args.csv is not None and args.json.resolve() == args.csv.resolve():
+        return "--json and --csv name the same file"
+    inputs = [Path(p) for p in args.paths]
+    for option, target in (("--json", args.json), ("--csv", args.csv)):
+        problem = target and _output_problem(target, inputs, args.submissions)
+        if problem:
+            return f"{option}: {problem}"
+    return None
+
+
+# -- grading ------------------------------------------------------------------------------------
+def _expected_exercises(path: Path) -> list[ExerciseReport]:
+    """The exercises a notebook named like a chapter holds, at 0 points: its row when it cannot be graded."""
+    try:
+        ids = find_exercise_ids(read_notebook(path), path)
+    except Exception:  # unreadable: its name may still say which chapter it is
+        from course_lib.grading.runner import _CHAPTER
+
+        match = _CHAPTER.match(path.name)
+        ids = [i for i, ex in all_exercises().items() if match and ex.chapter == match.group(1)]
+    return [ExerciseReport(i, get(i).name, 0.0, get(i).max_points, False, "not graded") for i in ids]
+
+
+def _grade(job: _Job, args) -> NotebookReport:
+    """Grade one notebook; whatever goes wrong costs only this notebook's report."""
+    try:
+        return grade_notebook(job.path, timeout=args.timeout, memory_limit=int(args.memory * (1 << 30)))
+    except Exception as error:  # NotebookError (a bad file), RuntimeError (the grader failed), anything
+        message = str(error) if isinstance(error, (NotebookError, RuntimeError)) else f"{type(error).__name__}: {error}"
+        return NotebookReport(str(job.path), _expected_exercises(job.path),
+                              [Problem("not-graded", message)], graded=False)
+
+
+def _grade_all(jobs: list[_Job], args, *, show) -> list[NotebookReport]:
+    """Grade every job, ``args.jobs`` at a time, with a progress bar; reports in the order of ``jobs``."""
+    reports: list[NotebookReport | None] = [None] * len(jobs)
+    bar = tqdm(total=len(jobs), unit="notebook", desc="grading", file=sys.stderr,
+               disable=len(jobs) < 2 and not sys.stderr.isatty())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(_grade, job, args): n for n, job in enumerate(jobs)}
+        for future in concurrent.futures.as_completed(futures):
+            n = futures[future]
+            reports[n] = future.result()
+            show(jobs[n], reports[n], bar)
+            bar.update()
+    bar.close()
+    return reports
+
+
+# -- reports ------------------------------------------------------------------------------------
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename it."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _csv_text(jobs: list[_Job], reports: list[NotebookReport]) -> str:
+    """One row per student and exercise, then a TOTAL row per student."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    totals: dict[str, list[float]] = {}
+    for job, report in zip(jobs, reports):
+        notebook = job.path.name
+        for e in report.exercises:
+            writer.writerow([job.student, notebook, e.id, f"{e.points:g}", f"{e.max_points:g}",
+                             _status(report, e), e.message])
+        if not report.exercises:
+            writer.writerow([job.student, notebook, "", "0", "0", "ERROR", "; ".join(p.message for p in report.problems)])
+        total = totals.setdefault(job.student, [0.0, 0.0])
+        total[0] += report.points
+        total[1] += report.max_points
+    for student, (points, max_points) in totals.items():
+        writer.writerow([student, "", "TOTAL", f"{points:g}", f"{max_points:g}", "", ""])
+    return out.getvalue()
+
+
+def _json_text(jobs: list[_Job], reports: list[NotebookReport], by_student: bool) -> str:
+    document: dict = {"notebooks": [], "points": sum(r.points for r in reports),
+                      "max_points": sum(r.max_points for r in reports)}
+    for job, report in zip(jobs, reports):
+        d = report.to_dict()
+        if by_student:
+            d["student"] = job.student
+        document["notebooks"].append(d)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run ``course-grade`` with ``argv`` (default: the command line); return the exit status."""
+    """Run ``course-grade`` with ``argv`` (default: the command line); return the exit status.
+
+    From the command line (``argv`` None) the command is also the subreaper of its workers'
+    processes and kills any left before it writes a report.
+    """
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -80,36 +262,37 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     if args.list:
         print(_list_exercises())
-        if not args.paths:
+        if not args.paths and args.submissions is None:
             return 0
-    if not args.paths:
-        parser.print_usage(sys.stderr)
-        print("course-grade: error: give at least one notebook to grade, or --list", file=sys.stderr)
+    problem = _usage_error(args, parser)
+    if problem:
+        print(f"course-grade: error: {problem}", file=sys.stderr)
         return USAGE_ERROR
-    if not args.timeout > 0:
-        print(f"course-grade: error: --timeout {args.timeout:g}; expected a positive number of seconds",
-              file=sys.stderr)
-        return USAGE_ERROR
-    # Check every path before running anything, so a typo fails fast instead of after a run.
-    for path in args.paths:
-        try:
-            find_exercise_ids(read_notebook(path), path)
-        except NotebookError as error:
-            print(f"course-grade: error: {error}", file=sys.stderr)
-            return USAGE_ERROR
+    reap = argv is None and sandbox.become_subreaper()
+    by_student = args.submissions is not None
+    jobs = _students(args.submissions) if by_student else [_Job("", Path(p)) for p in args.paths]
 
-    reports = []
-    for path in args.paths:
-        report = grade_notebook(path, timeout=args.timeout)
-        reports.append(report)
-        print(format_report(report), end="\n\n", flush=True)
+    def show(job: _Job, report: NotebookReport, bar) -> None:
+        if by_student:
+            bar.write(f"{job.student}: {job.path.name}: {report.points:g} / {report.max_points:g} points"
+                      + ("" if report.graded else " (NOT GRADED)"), file=sys.stdout)
+        else:
+            bar.write(format_report(report) + "\n", file=sys.stdout)
+
+    reports = _grade_all(jobs, args, show=show)
+    if reap:  # a worker killed at its deadline may have left orphans with us
+        sandbox.kill_descendants()
     points, max_points = sum(r.points for r in reports), sum(r.max_points for r in reports)
     if len(reports) > 1:
         print(f"total over {len(reports)} notebooks: {points:g} / {max_points:g} points")
+    failed = [r.path for r in reports if not r.graded]
+    if failed:
+        print(f"course-grade: {len(failed)} notebook(s) could not be graded: {', '.join(failed)}", file=sys.stderr)
+    if args.csv is not None:
+        _write_atomically(args.csv, _csv_text(jobs, reports))
     if args.json is not None:
-        document = {"notebooks": [r.to_dict() for r in reports], "points": points, "max_points": max_points}
-        args.json.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return 0
+        _write_atomically(args.json, _json_text(jobs, reports, by_student))
+    return NOT_GRADED if failed else 0
 
 
 if __name__ == "__main__":

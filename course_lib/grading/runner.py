@@ -1,27 +1,44 @@
 """Grade a whole exercise notebook: run it in a fresh kernel, then grade each exercise in it.
 
-:func:`grade_notebook` is what ``course-grade`` calls. It never writes to the graded file:
-the notebook is read once into memory and executed there, cell by cell, with
-:class:`nbclient.NotebookClient` in a fresh ``python3`` kernel whose working directory is
-the notebook's folder. Then, for each exercise, it runs one more cell in the same kernel
-that calls ``course_lib.grading.check(id, globals().get(name), quiet=True)`` and prints the
-result as a JSON line behind a marker no notebook can guess.
+:func:`grade_notebook` is what ``course-grade`` calls. It reads the notebook once, checks it
+against the notebook schema, and hands it to a **worker process** of its own
+(:mod:`course_lib.grading.worker`), which grades it and dies. The worker:
+
+- writes a *copy* of the notebook into a fresh temporary folder (named like the notebook's
+  own folder) and starts the kernel there: the learner's files are never the kernel's
+  working files, and the graded file is never written (if the notebook deletes its own file
+  through an absolute path, :func:`grade_notebook` puts it back and says so);
+- is a child subreaper (:mod:`course_lib.grading.sandbox`): after every kernel and at the
+  end it kills every process the notebook started, detached or orphaned, before the report
+  is written;
+- caps the kernel's memory (``RLIMIT_AS``) and the output it keeps of each cell.
+
+Inside the worker, the notebook is executed cell by cell with
+:class:`nbclient.NotebookClient` in a fresh ``python3`` kernel. Then the kernel forks a
+single-threaded **snapshot** of itself (:mod:`course_lib.grading.snapshot`): threads the
+cells started do not exist there, and the kernel dying afterwards does not touch it. Each
+exercise is graded in a further copy of the snapshot, from a clean state (grad mode on,
+float32 default dtype, its own stdout), which writes its result to a file in a private
+folder (never to stdout); whatever it does — ``os._exit``, a crash, an endless loop, a
+``KeyboardInterrupt`` — ends only that copy.
 
 Every step is isolated so that one broken exercise costs only its own points:
 
 - A cell that raises is reported (index and error name) and execution goes on, exactly as
   "Run All" would in Jupyter if it did not stop on errors.
-- A cell or a grading call that runs longer than ``timeout`` seconds is interrupted
-  (``interrupt_on_timeout``) and execution goes on; a grading call that times out scores 0.
+- A cell that runs longer than ``timeout`` seconds is interrupted (``interrupt_on_timeout``)
+  and execution goes on; an exercise whose grading runs longer scores 0.
+- A cell that prints more than ``output_limit`` bytes is interrupted ("output limit
+  exceeded"); a cell that runs out of memory (``memory_limit``) is reported as such.
 - ``sys.exit()`` in a cell only raises ``SystemExit`` inside IPython: it is reported and the
   kernel keeps running.
 - **Kernel deaths** (``os._exit``, a segfault, ``exit()``, a cell that ignores the interrupt):
   the death is reported, a fresh kernel is started and the notebook's cells are *replayed*
   from the top, skipping every cell that killed the kernel or timed out before (so the
-  replay cannot die the same way twice or pay the same timeout twice). If the kernel dies
-  while grading an exercise, that exercise scores 0 and the next one is graded after the
-  replay. After ``MAX_RESTARTS`` restarts the runner gives up and the exercises not graded
-  yet score 0 with a message saying so.
+  replay cannot die the same way twice or pay the same timeout twice). A kernel dying while
+  the exercises are graded does not matter: the snapshot grades them. After
+  ``MAX_RESTARTS`` restarts the runner gives up and the exercises not graded yet score 0
+  with a message saying so.
 """
 
 from __future__ import annotations
@@ -31,10 +48,16 @@ import concurrent.futures
 import contextlib
 import inspect
 import json
+import os
 import re
+import shutil
+import signal
 import subprocess
+import sys
+import tempfile
 import time
 import uuid
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -42,7 +65,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from course_lib.grading.registry import get
+from course_lib.grading import sandbox
+from course_lib.grading.registry import all_exercises, get
 
 __all__ = ["ExerciseReport", "Problem", "NotebookReport", "NotebookError", "grade_notebook",
            "read_notebook", "find_exercise_ids"]
@@ -55,8 +79,12 @@ STARTUP_TIMEOUT = 120.0
 START_ATTEMPTS = 3
 #: Extra seconds a timed-out cell gets to answer the interrupt before its kernel is restarted.
 INTERRUPT_GRACE = 5.0
+#: Default caps per kernel: address space, and output kept per cell (the rest is dropped).
+MEMORY_LIMIT = 4 << 30
+OUTPUT_LIMIT = 1 << 20
 
 _CHECK_CALL = re.compile(r"""\bcheck\(\s*(['"])([A-Za-z_][\w.]*)\1""")
+_CHAPTER = re.compile(r"^(\d\d)_")
 
 
 class NotebookError(ValueError):
@@ -81,7 +109,8 @@ class Problem:
     """Something that went wrong in the notebook itself, outside any one exercise's checks.
 
     ``kind`` is one of ``"cell-error"``, ``"sys-exit"``, ``"timeout"``, ``"kernel-died"``,
-    ``"gave-up"``, ``"setup"``; ``cell`` is the cell's index in the notebook (0-based, markdown cells
+    ``"memory"``, ``"output-limit"``, ``"gave-up"``, ``"setup"``, ``"file-changed"``,
+    ``"not-graded"``; ``cell`` is the cell's index in the notebook (0-based, markdown cells
     counted), or ``None`` for a problem during grading.
     """
 
@@ -94,12 +123,17 @@ class Problem:
 
 @dataclass
 class NotebookReport:
-    """Everything ``course-grade`` says about one notebook."""
+    """Everything ``course-grade`` says about one notebook.
+
+    ``graded`` is False when the notebook could not be graded at all (missing, not a valid
+    notebook, the grader failed); ``problems`` then says why.
+    """
 
     path: str
     exercises: list[ExerciseReport]
     problems: list[Problem]
     seconds: float = 0.0
+    graded: bool = True
 
     @property
     def points(self) -> float:
@@ -116,35 +150,70 @@ class NotebookReport:
         d["seconds"] = round(self.seconds, 2)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> NotebookReport:
+        """The report :meth:`to_dict` wrote."""
+        exercises = [ExerciseReport(**{**e, "cases": [tuple(c) for c in e["cases"]]}) for e in d["exercises"]]
+        problems = [Problem(**p) for p in d["problems"]]
+        return cls(d["path"], exercises, problems, d["seconds"], d.get("graded", True))
+
 
 # -- reading ----------------------------------------------------------------------------------
-def read_notebook(path: str | Path) -> nbformat.NotebookNode:
-    """Read ``path`` as a notebook, or raise :class:`NotebookError` saying why it is not one."""
-    path = Path(path)
+def _parse(text: str, path: Path) -> nbformat.NotebookNode:
+    try:
+        with warnings.catch_warnings():  # a missing cell id is fixed on reading; not the learner's problem
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(text, as_version=4)
+    except Exception as error:  # JSON errors, unknown nbformat versions, bad encodings
+        raise NotebookError(f"{path}: not a valid notebook ({type(error).__name__}: {error})") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nbformat.validate(nb)
+    except nbformat.ValidationError as error:  # e.g. a cell without "source"
+        where = "/".join(str(p) for p in error.absolute_path) or "top level"
+        raise NotebookError(f"{path}: not a valid notebook (schema: {error.message} at {where})") from None
+    return nb
+
+
+def _read(path: Path) -> tuple[bytes, nbformat.NotebookNode]:
     if not path.is_file():
         raise NotebookError(f"{path}: no such file")
     if path.suffix != ".ipynb":
         raise NotebookError(f"{path}: not a notebook (expected a .ipynb file)")
+    data = path.read_bytes()
     try:
-        return nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
-    except Exception as error:  # JSON errors, unknown nbformat versions, bad encodings
-        raise NotebookError(f"{path}: not a valid notebook ({type(error).__name__}: {error})") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise NotebookError(f"{path}: not a valid notebook (not UTF-8: {error})") from None
+    return data, _parse(text, path)
+
+
+def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+    """Read ``path`` as a notebook, or raise :class:`NotebookError` saying why it is not one.
+
+    The notebook must pass nbformat's schema validation (a cell without ``source`` fails).
+    """
+    return _read(Path(path))[1]
 
 
 def find_exercise_ids(nb: nbformat.NotebookNode, path: str | Path = "notebook") -> list[str]:
     """The exercise ids a notebook contains, validated against the registry.
 
-    The notebook metadata ``course.exercises`` lists them; a notebook without it is searched
-    for ``check("<id>", ...)`` calls instead.
+    A notebook named like a chapter (``NN_*.ipynb``) holds that chapter's exercises, as the
+    registry lists them: what the notebook says about itself does not count. Any other
+    notebook lists them in its metadata ``course.exercises``, or else is searched for
+    ``check("<id>", ...)`` calls; repeated ids count once.
     """
+    match = _CHAPTER.match(Path(path).name)
+    if match:
+        ids = [i for i, ex in all_exercises().items() if ex.chapter == match.group(1)]
+        if ids:
+            return ids
     listed = nb.metadata.get("course", {}).get("exercises")
     if listed is None:
-        seen: dict[str, None] = {}
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                for match in _CHECK_CALL.finditer(cell.source):
-                    seen.setdefault(match.group(2))
-        listed = list(seen)
+        listed = [m.group(2) for cell in nb.cells if cell.cell_type == "code"
+                  for m in _CHECK_CALL.finditer(cell.source)]
         where = "check(...) calls"
     else:
         where = 'metadata["course"]["exercises"]'
@@ -159,7 +228,7 @@ def find_exercise_ids(nb: nbformat.NotebookNode, path: str | Path = "notebook") 
             get(exercise_id)
         except ValueError as error:
             raise NotebookError(f"{path}: {where}: {error}") from None
-    return listed
+    return list(dict.fromkeys(listed))  # each exercise once, however often it is listed
 
 
 # -- one kernel -------------------------------------------------------------------------------
@@ -169,27 +238,64 @@ class _Outcome:
 
     status: str  # "ok" | "error" | "died" | "stuck"
     seconds: float
-    timed_out: bool = False
+    timed_out: bool = False  # the runner interrupted it (not a KeyboardInterrupt of its own)
     asked_exit: bool = False  # exit()/quit(): ipykernel shuts itself down shortly after
     ename: str = ""
     evalue: str = ""
-    stdout: str = ""
+    output_exceeded: bool = False
 
     @property
     def kernel_lost(self) -> bool:
         return self.status in ("died", "stuck") or self.asked_exit
 
+    @property
+    def out_of_memory(self) -> bool:
+        return any(word in f"{self.ename}: {self.evalue}" for word in sandbox.MEMORY_ERRORS)
+
+
+def _output_size(msg: dict) -> int:
+    content = msg.get("content", {})
+    size = len(content.get("text", "")) + sum(len(str(v)) for v in (content.get("data") or {}).values())
+    return size + sum(len(line) for line in content.get("traceback", []))
+
+
+class _Client(NotebookClient):
+    """nbclient's client, told when the runner interrupted a cell, keeping at most ``output_limit`` bytes."""
+
+    output_limit = OUTPUT_LIMIT
+
+    def reset_cell_state(self) -> None:
+        self.interrupted = False
+        self.output_exceeded = False
+        self.output_bytes = 0
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self.interrupted = True
+        return await super()._async_handle_timeout(timeout, cell)
+
+    def output(self, outs, msg, display_id, cell_index):
+        # Endless printing must not fill the grader's memory: past the limit, drop and interrupt.
+        self.output_bytes += _output_size(msg)
+        if self.output_bytes <= self.output_limit:
+            return super().output(outs, msg, display_id, cell_index)
+        if not self.output_exceeded and self.km is not None:
+            self.output_exceeded = True
+            asyncio.ensure_future(_settled(self.km.interrupt_kernel()))
+        return None
+
 
 class _Kernel:
     """One fresh ``python3`` kernel driven by nbclient, executing one cell at a time."""
 
-    def __init__(self, folder: Path):
-        self.folder = folder
+    def __init__(self, folder: Path, *, memory_limit: int | None = MEMORY_LIMIT,
+                 output_limit: int = OUTPUT_LIMIT, library: Path | None = None):
+        self.folder, self.library = folder, library
+        self.memory_limit = memory_limit
         self.timeout = 30.0
         self.reply: dict | None = None
         # The client executes a scratch notebook of one cell: the graded notebook is never
         # handed to it, so nothing can write back into it.
-        self.client = NotebookClient(
+        self.client = _Client(
             nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("")]),
             kernel_name="python3",
             timeout_func=lambda cell: self.timeout,
@@ -199,9 +305,23 @@ class _Kernel:
             on_cell_executed=self._keep_reply,
             startup_timeout=STARTUP_TIMEOUT,
         )
+        self.client.output_limit = output_limit
+        self.client.reset_cell_state()
 
     def _keep_reply(self, cell, cell_index, execute_reply) -> None:
         self.reply = execute_reply
+
+    def _launch_options(self) -> dict:
+        # One thread per kernel: kernels run side by side, and forking a kernel whose
+        # OpenMP pool has threads could hang the copy.
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+        if self.library is not None:  # course_lib from its copy, and nothing else of the project's
+            env["PYTHONPATH"] = str(self.library)
+        # The kernel's own stderr carries only its start-up chatter; cell output arrives on iopub.
+        options = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+        if self.memory_limit:
+            options["preexec_fn"] = sandbox.limit_memory(self.memory_limit)
+        return options
 
     async def start(self) -> None:
         """Start the kernel, starting a fresh one when it dies or stays silent while starting.
@@ -213,15 +333,13 @@ class _Kernel:
         for attempt in range(1, START_ATTEMPTS + 1):
             self.client.create_kernel_manager()
             try:
-                # The kernel's own stderr carries only its start-up chatter; cell output arrives on iopub.
-                await self.client.async_start_new_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                await self.client.async_start_new_kernel(**self._launch_options())
                 await self.client.async_start_new_kernel_client()
                 return
             except RuntimeError as error:  # "Kernel died before replying", "didn't respond in N seconds"
                 await self.stop()
                 if attempt == START_ATTEMPTS:
                     raise RuntimeError(f"no kernel could be started in {START_ATTEMPTS} attempts: {error}") from None
-
     async def stop(self) -> None:
         """Kill the kernel if it still runs, then release its connection file, ports and channels.
 
@@ -248,6 +366,7 @@ class _Kernel:
 
     async def run(self, source: str, timeout: float) -> _Outcome:
         self.timeout, self.reply = timeout, None
+        self.client.reset_cell_state()
         cell = nbformat.v4.new_code_cell(source)
         self.client.nb.cells[0] = cell
         start = time.monotonic()
@@ -256,16 +375,15 @@ class _Kernel:
         # the KeyboardInterrupt would keep it waiting, so we stop waiting a little later.
         done, _ = await asyncio.wait({task}, timeout=timeout + INTERRUPT_GRACE)
         seconds = time.monotonic() - start
+        exceeded = self.client.output_exceeded
         if not done:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            return _Outcome("stuck", seconds, timed_out=True)
+            return _Outcome("stuck", seconds, timed_out=True, output_exceeded=exceeded)
         try:
             task.result()
         except DeadKernelError:
-            return _Outcome("died", seconds)
-        stdout = "".join(o.get("text", "") for o in cell.outputs
-                         if o.output_type == "stream" and o.name == "stdout")
+            return _Outcome("died", seconds, output_exceeded=exceeded)
         content = (self.reply or {}).get("content", {})
         asked_exit = any(p.get("source") == "ask_exit" and not p.get("keepkernel")
                          for p in content.get("payload", []))
@@ -273,9 +391,10 @@ class _Kernel:
         if content.get("status") == "error" or errors:
             ename = content.get("ename") or (errors[0].ename if errors else "Error")
             evalue = content.get("evalue") or (errors[0].evalue if errors else "")
-            timed_out = ename == "KeyboardInterrupt" and seconds >= timeout
-            return _Outcome("error", seconds, timed_out, asked_exit, ename, evalue, stdout)
-        return _Outcome("ok", seconds, asked_exit=asked_exit, stdout=stdout)
+            # Only an interrupt the runner sent is a timeout; a KeyboardInterrupt the code raised is its own.
+            timed_out = ename == "KeyboardInterrupt" and self.client.interrupted
+            return _Outcome("error", seconds, timed_out, asked_exit, ename, evalue, exceeded)
+        return _Outcome("ok", seconds, asked_exit=asked_exit, output_exceeded=exceeded)
 
 
 async def _settled(value):
@@ -293,35 +412,33 @@ async def _cancel_stray_tasks() -> None:
 
 
 # -- grading ----------------------------------------------------------------------------------
-_GRADE_CELL = '''\
+# Runs in the kernel once its cells have run: forks the single-threaded snapshot that grades
+# each exercise in a copy of its own (course_lib.grading.snapshot).
+_SNAPSHOT_CELL = '''\
 def {fn}():
-    import builtins, json, sys
-    from course_lib.grading.registry import check, get
-    payload = {{"points": 0, "max_points": 0, "passed": False, "cases": []}}
-    try:
-        payload["max_points"] = get({id!r}).max_points
-        namespace = builtins.globals()  # the notebook's namespace, even if it shadows `globals`
-        if {name!r} not in namespace:
-            payload["message"] = "`{name}` is not defined (did its cell raise?)"
-        else:
-            r = check({id!r}, namespace.get({name!r}), quiet=True)
-            payload.update(points=r.points, max_points=r.max_points, passed=r.passed,
-                           message=r.message, cases=r.cases)
-    except KeyboardInterrupt:
-        payload["interrupted"] = True
-        payload["message"] = "interrupted"
-    except BaseException as error:  # SystemExit and anything the grader let through
-        payload["message"] = f"grading stopped: your code raised {{type(error).__name__}}: {{error}}"
-    sys.stdout.write("\\n{marker}" + json.dumps(payload) + "\\n")
-    sys.stdout.flush()
+    import builtins
+    from course_lib.grading import snapshot
+    if not snapshot.start(builtins.globals(), {path!r}):
+        raise RuntimeError("the grading snapshot did not start")
 {fn}()
 del {fn}
 '''
 
 
-_WARM_UP = 'exec("from course_lib.grading.registry import all_exercises; all_exercises()", {})'
+# Grades the reference of each exercise once, in a throwaway namespace, before any learner
+# code runs: the lazy imports and set-up of torch that the checks need (sympy, torch._dynamo
+# behind torch.optim, ...) happen here, once per kernel, and not in every forked copy.
+_WARM_UP = """exec('''
+import importlib
+from course_lib.grading.registry import check
+for exercise_id in {ids!r}:
+    module, name = exercise_id.rsplit(".", 1)
+    check(exercise_id, getattr(importlib.import_module("course_lib." + module), name), quiet=True)
+''', {{}})"""
 #: Seconds a fresh kernel may take to import the grader and torch (a loaded machine is slow).
 WARM_UP_TIMEOUT = 120.0
+#: Seconds the kernel gets, beyond an exercise's timeout, to fork the copy and collect it.
+GRADE_GRACE = 10.0
 
 
 def _first_line(source: str) -> str:
@@ -329,19 +446,34 @@ def _first_line(source: str) -> str:
     return line if len(line) <= 60 else line[:57] + "..."
 
 
+def _read_small(path: Path, limit: int = 1 << 22) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(limit)
+    except OSError:
+        return None
+
+
+def _gigabytes(nbytes: int | None) -> str:
+    return f"{nbytes / (1 << 30):g} GB" if nbytes else "no limit"
+
+
 class _Grading:
     """The state of grading one notebook: its kernel, its problems, the cells to skip."""
 
-    def __init__(self, nb, path: Path, ids: list[str], timeout: float):
-        self.path, self.ids, self.timeout = path, ids, timeout
+    def __init__(self, nb, folder: Path, ids: list[str], timeout: float, *, private: Path,
+                 memory_limit: int | None = MEMORY_LIMIT, output_limit: int = OUTPUT_LIMIT, reap: bool = False,
+                 library: Path | None = None):
+        self.folder, self.ids, self.timeout, self.library = folder, ids, timeout, library
+        self.private, self.reap = private, reap
+        self.memory_limit, self.output_limit = memory_limit, output_limit
         self.cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
         self.skip: set[int] = set()  # killed the kernel or timed out: not replayed
         self.problems: list[Problem] = []
         self._seen: set[tuple] = set()
         self.restarts = 0
         self.kernel: _Kernel | None = None
-        self.kernel_lost = False  # the last grading call killed or hung the kernel
-        self.marker = f"@@course-grade-{uuid.uuid4().hex}@@"
+        self.channel: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None  # to the snapshot
 
     def _report(self, problem: Problem) -> None:
         key = (problem.kind, problem.cell, problem.exercise_id)
@@ -350,18 +482,27 @@ class _Grading:
             self.problems.append(problem)
 
     async def _start(self) -> None:
-        self.kernel = _Kernel(self.path.parent)
+        self.kernel = _Kernel(self.folder, memory_limit=self.memory_limit, output_limit=self.output_limit,
+                              library=self.library)
         await self.kernel.start()
         # Import the grader (and so torch) before the notebook runs, in a throwaway namespace:
         # a slow first import must not eat the timeout of the learner's first cell.
-        outcome = await self.kernel.run(_WARM_UP, max(self.timeout, WARM_UP_TIMEOUT))
+        outcome = await self.kernel.run(_WARM_UP.format(ids=self.ids), max(self.timeout, WARM_UP_TIMEOUT))
         if outcome.status != "ok":
             self._report(Problem("setup", f"the kernel could not import the grader: {outcome.ename}: "
                                  f"{outcome.evalue}", error=outcome.ename or None))
 
-    async def _restart(self) -> bool:
-        await self.kernel.stop()
+    async def _stop(self) -> None:
+        """Stop the kernel and, in a worker, kill every process the notebook started."""
+        await self._close_channel()
+        if self.kernel is not None:
+            await self.kernel.stop()
         await _cancel_stray_tasks()
+        if self.reap:
+            sandbox.kill_descendants()
+
+    async def _restart(self) -> bool:
+        await self._stop()
         if self.restarts >= MAX_RESTARTS:
             self._report(Problem("gave-up", f"the kernel died {self.restarts + 1} times; stopped restarting it"))
             self.kernel = None
@@ -372,7 +513,10 @@ class _Grading:
 
     def _cell_problem(self, index: int, cell, outcome: _Outcome) -> None:
         where = f"cell {index} (`{_first_line(cell.source)}`)"
-        if outcome.status == "died":
+        if outcome.output_exceeded:
+            self._report(Problem("output-limit", f"{where}: output limit exceeded (it printed more than "
+                                 f"{self.output_limit} bytes); interrupted it and went on", index))
+        elif outcome.status == "died":
             self._report(Problem("kernel-died", f"{where}: the kernel died; restarted it and replayed "
                                  "the notebook without this cell", index))
         elif outcome.status == "stuck":
@@ -387,6 +531,9 @@ class _Grading:
         elif outcome.ename == "SystemExit":
             self._report(Problem("sys-exit", f"{where}: called sys.exit(); ignored it and went on",
                                  index, error="SystemExit"))
+        elif outcome.out_of_memory:
+            self._report(Problem("memory", f"{where}: memory limit exceeded ({_gigabytes(self.memory_limit)} "
+                                 f"per notebook): {outcome.ename}", index, error=outcome.ename))
         elif outcome.status == "error" and "raises-exception" not in cell.metadata.get("tags", []):
             self._report(Problem("cell-error", f"{where}: raised {outcome.ename}: {outcome.evalue}",
                                  index, error=outcome.ename))
@@ -401,7 +548,7 @@ class _Grading:
                 continue
             outcome = await self.kernel.run(cell.source, self.timeout)
             self._cell_problem(index, cell, outcome)
-            if outcome.timed_out or outcome.kernel_lost:
+            if outcome.timed_out or outcome.kernel_lost or outcome.output_exceeded:
                 self.skip.add(index)
             if outcome.kernel_lost:
                 if not await self._restart():
@@ -409,73 +556,223 @@ class _Grading:
                 position = 0
         return True
 
-    async def grade(self, exercise_id: str) -> ExerciseReport:
+    async def _open_snapshot(self) -> bool:
+        """Have the kernel fork the grading snapshot and connect to it; False if it did not start."""
+        path = self.private / f"{uuid.uuid4().hex[:12]}.sock"
+        source = _SNAPSHOT_CELL.format(fn=f"_course_grade_{uuid.uuid4().hex[:8]}", path=str(path))
+        outcome = await self.kernel.run(source, max(self.timeout, WARM_UP_TIMEOUT))
+        if outcome.status != "ok" or not path.exists():
+            if not outcome.kernel_lost:  # e.g. the notebook replaced os.fork: nothing can be graded
+                self._report(Problem("setup", f"the grader could not start grading in the kernel: "
+                                     f"{outcome.ename or outcome.status}: {outcome.evalue}", error=outcome.ename or None))
+            return False
+        try:
+            self.channel = await asyncio.open_unix_connection(str(path))
+        except OSError as error:
+            self._report(Problem("setup", f"the grader could not reach the kernel's grading process: {error}"))
+            return False
+        return True
+
+    async def _ready(self) -> bool:
+        """A snapshot to grade from: a new one from the kernel, which is restarted and replayed if it died."""
+        while self.kernel is not None:
+            alive = await _settled(self.kernel.client.km.is_alive())
+            if alive and await self._open_snapshot():
+                return True
+            if alive and await _settled(self.kernel.client.km.is_alive()):
+                return False  # the kernel lives but cannot fork a snapshot: restarting will not help
+            self._report(Problem("kernel-died", "the kernel died after its cells ran (a thread or process a "
+                                 "cell started?); restarted it and replayed the notebook"))
+            if not (await self._restart() and await self.run_cells()):
+                return False
+        return False
+
+    async def _close_channel(self) -> None:
+        if self.channel is not None:
+            _, writer = self.channel
+            self.channel = None
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _ask(self, request: dict) -> str:
+        """Send one grading request to the snapshot; its answer, or "" if the snapshot is gone."""
+        reader, writer = self.channel
+        try:
+            writer.write((json.dumps(request) + "\n").encode())
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), request["timeout"] + GRADE_GRACE)
+            return str(json.loads(line)["state"]) if line else ""
+        except (OSError, asyncio.TimeoutError, ValueError, KeyError, TypeError):
+            return ""
+
+    async def grade(self, exercise_id: str, max_points: float) -> ExerciseReport:
         ex = get(exercise_id)
-        report = ExerciseReport(exercise_id, ex.name, 0.0, ex.max_points, False, "")
-        source = _GRADE_CELL.format(fn=f"_course_grade_{uuid.uuid4().hex[:8]}", id=exercise_id,
-                                    name=ex.name, marker=self.marker)
-        outcome = await self.kernel.run(source, self.timeout)
-        payload = None
-        for line in outcome.stdout.splitlines():
-            if line.startswith(self.marker):
-                payload = json.loads(line[len(self.marker):])
-        if outcome.status == "stuck":
-            report.message = (f"grading `{ex.name}` timed out after {self.timeout:g} s and ignored the "
-                              "interrupt (does it loop forever?); restarted the kernel")
-            self._report(Problem("timeout", report.message, exercise_id=exercise_id))
-            self.kernel_lost = True
-        elif outcome.kernel_lost:
-            report.message = (f"the kernel died while grading `{ex.name}` (does it call os._exit, "
-                              "exit() or crash the process?); restarted it")
-            self._report(Problem("kernel-died", report.message, exercise_id=exercise_id))
-            self.kernel_lost = True
-        elif outcome.timed_out or (payload or {}).get("interrupted"):
+        report = ExerciseReport(exercise_id, ex.name, 0.0, max_points, False, "")
+        result = self.private / f"{uuid.uuid4().hex}.json"
+        state = await self._ask({"id": exercise_id, "name": ex.name, "result": str(result), "timeout": self.timeout})
+        if not state:  # the snapshot died or hung up (the candidate killed its parent?): a new one next time
+            await self._close_channel()
+        text = _read_small(result) if state.startswith("exit") else None
+        try:
+            payload = json.loads(text) if text else None
+        except json.JSONDecodeError:
+            payload = None
+        if isinstance(payload, dict) and not payload.get("interrupted"):
+            report.points = min(max(float(payload.get("points", 0)), 0.0), max_points)
+            report.passed = bool(payload.get("passed")) and report.points == max_points
+            report.message = str(payload.get("message", ""))
+            report.cases = [tuple(c) for c in payload.get("cases", [])]
+            if any(word in report.message for word in sandbox.MEMORY_ERRORS):
+                report.message = (f"memory limit exceeded ({_gigabytes(self.memory_limit)} per notebook) "
+                                  f"while grading `{ex.name}`: {report.message}")
+        elif payload is not None:
+            report.message = f"your code raised KeyboardInterrupt while `{ex.name}` was graded"
+        elif state == "timeout":
             report.message = f"grading `{ex.name}` timed out after {self.timeout:g} s: does it loop forever?"
             self._report(Problem("timeout", report.message, exercise_id=exercise_id))
-        elif payload is None:
-            report.message = (f"the grader printed no result ({outcome.ename or 'no error'}: "
-                              f"{outcome.evalue}); does the notebook replace sys.stdout?")
         else:
-            report.points, report.passed = float(payload["points"]), bool(payload["passed"])
-            report.max_points = float(payload["max_points"] or ex.max_points)
-            report.message = payload["message"]
-            report.cases = [tuple(c) for c in payload["cases"]]
+            report.message = (f"the process grading `{ex.name}` ended before it finished ({state or 'no answer'}): "
+                              "does it call os._exit, exit() or crash the process?")
+            self._report(Problem("grading-died", report.message, exercise_id=exercise_id))
         return report
 
     async def run(self) -> list[ExerciseReport]:
+        maxima = {i: get(i).max_points for i in self.ids}  # from the registry, in this process
         await self._start()
         try:
             alive = await self.run_cells()
             reports = []
             for exercise_id in self.ids:
-                if alive and self.kernel_lost:  # the previous exercise took the kernel down
-                    self.kernel_lost = False
-                    alive = await self._restart() and await self.run_cells()
+                if alive and self.channel is None:
+                    alive = await self._ready()
                 if alive:
-                    reports.append(await self.grade(exercise_id))
+                    reports.append(await self.grade(exercise_id, maxima[exercise_id]))
                 else:
                     ex = get(exercise_id)
-                    reports.append(ExerciseReport(exercise_id, ex.name, 0.0, ex.max_points, False,
-                                                  "not graded: the kernel kept dying"))
+                    reports.append(ExerciseReport(exercise_id, ex.name, 0.0, maxima[exercise_id], False,
+                                                  "not graded: the kernel kept dying or could not grade"))
             return reports
         finally:
-            if self.kernel is not None:
-                await self.kernel.stop()
-            await _cancel_stray_tasks()
+            await self._close_channel()
+            await self._stop()
 
 
-def grade_notebook(path: str | Path, *, timeout: float = 30, exercise_ids: list[str] | None = None) -> NotebookReport:
+def _run_async(coroutine):
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # called from a running event loop (e.g. inside Jupyter): use a loop of our own
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def _library_copy(folder: Path) -> Path:
+    """A read-only copy of this course_lib in ``folder``: what the kernel imports.
+
+    The kernel never sees the project's own folder (nor ``solutions/``): a notebook that edits
+    course_lib on disk edits its own copy, thrown away after it, never the grader's.
+    """
+    import course_lib
+
+    shutil.copytree(Path(course_lib.__file__).parent, folder / "course_lib")
+    for path in [folder / "course_lib", *(folder / "course_lib").rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    return folder
+
+
+def _writable(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        with contextlib.suppress(OSError):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _grade_here(path: Path, text: str, ids: list[str], timeout: float, *, memory_limit: int | None = MEMORY_LIMIT,
+                output_limit: int = OUTPUT_LIMIT, reap: bool = False) -> NotebookReport:
+    """Grade the notebook ``text`` (read from ``path``) in this process, in a copy in a temporary folder.
+
+    The worker calls this with ``reap=True`` (it is the subreaper of the notebook's processes).
+    """
+    nb = _parse(text, path)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
+        # The kernel works in a copy of the notebook, in a folder named like the notebook's own.
+        folder = Path(scratch) / "work" / (path.parent.name or "notebook")
+        folder.mkdir(parents=True)
+        (folder / path.name).write_text(text, encoding="utf-8")
+        private = Path(scratch) / "results"
+        private.mkdir(mode=0o700)
+        library = _library_copy(Path(scratch) / "lib")
+        grading = _Grading(nb, folder, ids, float(timeout), private=private, memory_limit=memory_limit,
+                           output_limit=output_limit, reap=reap, library=library)
+        try:
+            reports = _run_async(grading.run())
+        finally:
+            _writable(library)  # so that the folder can be removed
+    return NotebookReport(str(path), reports, grading.problems, time.monotonic() - start)
+
+
+def _check_ids(nb, path: Path, exercise_ids: list[str] | None) -> list[str]:
+    if exercise_ids is None:
+        return find_exercise_ids(nb, path)
+    for exercise_id in exercise_ids:
+        get(exercise_id)
+    return list(dict.fromkeys(exercise_ids))
+
+
+def _worker(path: Path, text: str, ids: list[str], timeout: float, memory_limit, output_limit,
+            deadline: float) -> NotebookReport:
+    """Grade in a worker process of its own; raise RuntimeError if it gives no report."""
+    with tempfile.TemporaryDirectory(prefix="course-grade-worker-") as private:
+        result, errors = Path(private) / "report.json", Path(private) / "stderr.txt"
+        request = {"path": str(path), "text": text, "ids": ids, "timeout": timeout, "result": str(result),
+                   "memory_limit": memory_limit, "output_limit": output_limit}
+        with open(errors, "wb") as stderr:
+            worker = subprocess.Popen([sys.executable, "-m", "course_lib.grading.worker"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+            try:
+                worker.communicate(json.dumps(request).encode(), timeout=deadline)
+            except subprocess.TimeoutExpired:  # SIGTERM: the worker kills the notebook's processes, then exits
+                worker.terminate()
+                try:
+                    worker.wait(15)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()
+                raise RuntimeError(f"{path}: grading took longer than {deadline:g} s; stopped it") from None
+            finally:
+                if worker.poll() is None:  # interrupted (Ctrl-C): take the worker down with us
+                    worker.kill()
+                    worker.wait()
+        document = json.loads(_read_small(result) or "null")
+        if not isinstance(document, dict) or "report" not in document:
+            why = (document or {}).get("error") if isinstance(document, dict) else None
+            tail = (_read_small(errors) or "").strip().splitlines()[-3:]
+            raise RuntimeError(f"{path}: the grader failed: {why or ' / '.join(tail) or worker.returncode}")
+        return NotebookReport.from_dict(document["report"])
+
+
+def grade_notebook(path: str | Path, *, timeout: float = 30, exercise_ids: list[str] | None = None,
+                   memory_limit: int | None = MEMORY_LIMIT, output_limit: int = OUTPUT_LIMIT,
+                   notebook_timeout: float | None = None) -> NotebookReport:
     """Execute a copy of the notebook at ``path`` in a fresh kernel and grade its exercises.
 
     Parameters
     ----------
     path : str or Path
-        The notebook. It is read once and never written to.
+        The notebook. It is read once and never written to (unless the notebook deletes it
+        while graded: then the version read is put back).
     timeout : float, default 30
         Seconds each cell, and each exercise's grading, may run before it is interrupted.
     exercise_ids : list of str, optional
-        The exercises to grade; by default the notebook's ``metadata["course"]["exercises"]``,
-        or else the ids of the ``check("<id>", ...)`` calls in its code cells.
+        The exercises to grade; by default those of :func:`find_exercise_ids`.
+    memory_limit : int or None, default ``MEMORY_LIMIT``
+        Bytes of address space the kernel may use (``None``: no limit).
+    output_limit : int, default ``OUTPUT_LIMIT``
+        Bytes of output kept per cell; a cell printing more is interrupted.
+    notebook_timeout : float, optional
+        Seconds the whole notebook may take (default: generous, from ``timeout`` and its size).
 
     Returns
     -------
@@ -486,25 +783,25 @@ def grade_notebook(path: str | Path, *, timeout: float = 30, exercise_ids: list[
     Raises
     ------
     NotebookError
-        The file is missing, is not a notebook, or names an unknown exercise id.
+        The file is missing, is not a valid notebook, or names an unknown exercise id.
+    RuntimeError
+        The grader itself failed (no kernel could be started, the notebook ran past
+        ``notebook_timeout``).
     """
     if not timeout > 0:
         raise ValueError(f"timeout={timeout}; expected a positive number of seconds")
     path = Path(path)
-    nb = read_notebook(path)
-    if exercise_ids is None:
-        ids = find_exercise_ids(nb, path)
-    else:
-        ids = list(exercise_ids)
-        for exercise_id in ids:
-            get(exercise_id)
-    grading = _Grading(nb, path.resolve(), ids, float(timeout))
-    start = time.monotonic()
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        reports = asyncio.run(grading.run())
-    else:  # called from a running event loop (e.g. inside Jupyter): use a loop of our own
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            reports = pool.submit(asyncio.run, grading.run()).result()
-    return NotebookReport(str(path), reports, grading.problems, time.monotonic() - start)
+    data, nb = _read(path)
+    ids = _check_ids(nb, path, exercise_ids)
+    cells = sum(c.cell_type == "code" for c in nb.cells)
+    deadline = notebook_timeout or 300 + 2 * timeout * (cells + len(ids))
+    report = _worker(path, data.decode("utf-8"), ids, float(timeout), memory_limit, output_limit, deadline)
+    report.path = str(path)
+    if not path.exists():  # deleted through an absolute path: nothing of the learner's is lost
+        path.write_bytes(data)
+        report.problems.append(Problem("file-changed", f"{path}: the notebook deleted its own file while "
+                                       "graded; put the graded version back"))
+    elif path.read_bytes() != data:
+        report.problems.append(Problem("file-changed", f"{path}: the file changed while it was graded (by "
+                                       "the notebook, or saved from an editor); graded the version read first"))
+    return report
