@@ -386,6 +386,145 @@ __all__ += ["essence", "lineage", "three_steps"]
 # Chapters 10-11: the Transformer (the paper's Figure 1)
 # ---------------------------------------------------------------------------------------------
 
+#: The boxes of :func:`transformer_architecture` that ``names`` may annotate.
+ARCHITECTURE_PARTS = ("input_embedding", "output_embedding", "positional_encoding", "self_attention",
+                      "masked_self_attention", "cross_attention", "add_norm", "feed_forward",
+                      "encoder_layer", "decoder_layer", "linear", "softmax")
+#: The places of :func:`transformer_architecture` where ``shapes`` may write a tensor's shape.
+ARCHITECTURE_SHAPES = ("inputs", "outputs", "source_vectors", "target_vectors", "memory", "logits",
+                       "probabilities")
+
+
+def _known_keys(name: str, mapping: dict | None, allowed: tuple[str, ...]) -> dict:
+    """``mapping`` (or ``{}``) after checking that each key is one of ``allowed``."""
+    mapping = dict(mapping or {})
+    unknown = sorted(set(mapping) - set(allowed))
+    if unknown:
+        raise ValueError(f"{name}={unknown}; expected keys among {list(allowed)}")
+    return mapping
+
+
+def _tower(ax, x: float, parts: list[tuple[str, str, str]], names: dict, *, y0: float, step: float,
+           w: float, h: float, residual_side: float) -> list[Box]:
+    """Draw one layer's sub-layers bottom-up, joined by arrows, with residual paths into each Add & Norm."""
+    boxes = []
+    for i, (key, label, kind) in enumerate(parts):
+        text = label + (f"\n{names[key]}" if key in names else "")
+        y = y0 + i * step + (i // 2) * 0.4  # a wider gap between (sub-layer, Add & Norm) pairs
+        boxes.append(box(ax, (x, y), text, size=(w, h), kind=kind, fontsize=8.5))
+        if i:
+            arrow(ax, boxes[-2].top, boxes[-1].bottom)
+    # Each Add & Norm adds the input of the sub-layer below it: a line around that sub-layer.
+    side = x + residual_side * (w / 2 + 0.3)
+    for sub, norm in zip(boxes[0::2], boxes[1::2]):
+        y_from = sub.y - h / 2 - 0.14
+        ax.plot([x, side, side], [y_from, y_from, norm.y], color="#888888", lw=1.0)
+        arrow(ax, (side, norm.y), norm.right if residual_side > 0 else norm.left, color="#888888")
+    return boxes
+
+
+def transformer_architecture(*, names: dict[str, str] | None = None, shapes: dict[str, str] | None = None,
+                             num_layers: str = "N", title: str | None = None,
+                             scale: float = 0.75) -> plt.Figure:
+    """Draw the encoder-decoder Transformer of the paper's Figure 1 (figures.md item 12).
+
+    Left, the encoder: input embedding + positional encoding under ``num_layers`` x
+    (multi-head attention, add & norm, feed forward, add & norm). Right, the decoder:
+    output embedding (shifted right) + positional encoding under ``num_layers`` x (masked
+    multi-head attention, add & norm, multi-head attention over the encoder output, add &
+    norm, feed forward, add & norm), then Linear and Softmax. Post-LN, as in the paper.
+
+    Parameters
+    ----------
+    names : dict of str to str, optional
+        A second line for some boxes, e.g. ``{"encoder_layer": "EncoderLayer"}``; keys among
+        :data:`ARCHITECTURE_PARTS` (``add_norm`` annotates every Add & Norm).
+    shapes : dict of str to str, optional
+        Tensor shapes written beside the data flow, e.g. ``{"inputs": "(B, S)"}``; keys among
+        :data:`ARCHITECTURE_SHAPES`.
+    num_layers : str, default "N"
+        How the stacks' repetition is labelled (``"N"`` gives "N ×").
+    title : str, optional
+    scale : float, default 0.75
+        Inches per diagram unit.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    names = _known_keys("names", names, ARCHITECTURE_PARTS)
+    shapes = _known_keys("shapes", shapes, ARCHITECTURE_SHAPES)
+    width = 12.8
+    fig, ax = canvas(width, 13.0, scale=scale, title=title)
+    w, h, step = 3.2, 0.62 if names else 0.5, 0.85
+    enc_x, dec_x, y0 = 3.7, 8.9, 3.5
+
+    def stack_input(x, label, key, shape_key, io_label, io_shape_key, pe_side):
+        io = ax.text(x, 0.35, io_label, ha="center", va="center", fontsize=9)
+        emb = box(ax, (x, 1.25), label + (f"\n{names[key]}" if key in names else ""), size=(w, h),
+                  kind="input", fontsize=8.5)
+        arrow(ax, (x, 0.55), emb.bottom, text=shapes.get(io_shape_key), text_offset=(0.75, 0))
+        ax.add_patch(plt.Circle((x, 2.2), 0.2, facecolor="white", edgecolor="#444444"))
+        ax.text(x, 2.2, "+", ha="center", va="center", fontsize=11)
+        arrow(ax, emb.top, (x, 2.0))
+        pe = "Positional\nEncoding" + (f"\n{names['positional_encoding']}" if "positional_encoding" in names
+                                       else "")
+        pe_x = x + pe_side * 1.05
+        ax.text(pe_x, 2.2, pe, ha="right" if pe_side < 0 else "left", va="center", fontsize=8.5)
+        arrow(ax, (x + pe_side * 0.95, 2.2), (x + pe_side * 0.2, 2.2))
+        arrow(ax, (x, 2.4), (x, y0 - h / 2), text=shapes.get(shape_key), text_offset=(0.75, 0.05))
+        return io
+
+    stack_input(enc_x, "Input Embedding", "input_embedding", "source_vectors", "Inputs (source tokens)",
+                "inputs", -1)
+    stack_input(dec_x, "Output Embedding", "output_embedding", "target_vectors",
+                "Outputs (shifted right)", "outputs", 1)
+    enc = _tower(ax, enc_x, [("self_attention", "Multi-Head Attention", "query"),
+                             ("add_norm", "Add & Norm", "op"), ("feed_forward", "Feed Forward", "value"),
+                             ("add_norm", "Add & Norm", "op")], names,
+                 y0=y0, step=step, w=w, h=h, residual_side=-1)
+    dec = _tower(ax, dec_x, [("masked_self_attention", "Masked Multi-Head Attention", "mask"),
+                             ("add_norm", "Add & Norm", "op"), ("cross_attention", "Multi-Head Attention", "key"),
+                             ("add_norm", "Add & Norm", "op"), ("feed_forward", "Feed Forward", "value"),
+                             ("add_norm", "Add & Norm", "op")], names,
+                 y0=y0, step=step, w=w, h=h, residual_side=1)
+    for x, boxes, key, side in ((enc_x, enc, "encoder_layer", -1), (dec_x, dec, "decoder_layer", 1)):
+        bottom, top = boxes[0].y - h / 2 - 0.3, boxes[-1].y + h / 2 + 0.15
+        ax.add_patch(FancyBboxPatch((x - w / 2 - 0.5, bottom), w + 1.0, top - bottom,
+                                    boxstyle="round,pad=0,rounding_size=0.15", facecolor="none",
+                                    edgecolor="#888888", linestyle="--"))
+        label = f"{num_layers} ×" + (f"\n{names[key]}" if key in names else "")
+        ax.text(x + side * (w / 2 + 0.65), (bottom + top) / 2, label, fontsize=10,
+                ha="right" if side < 0 else "left", va="center")
+    # The encoder's output (the memory) gives keys and values to every decoder layer's middle attention.
+    cross = dec[2]
+    y_in = (dec[1].y + cross.y) / 2  # between the Add & Norm below and the cross-attention
+    y_mem, x_turn = enc[-1].y + h / 2 + 0.75, (enc_x + dec_x) / 2 + 0.4
+    ax.plot([enc_x, enc_x, x_turn, x_turn], [enc[-1].y + h / 2, y_mem, y_mem, y_in],
+            color="#444444", lw=1.1)
+    ax.text((enc_x + x_turn) / 2, y_mem + 0.2, "memory" + (f" {shapes['memory']}" if "memory" in shapes else ""),
+            ha="center", va="bottom", fontsize=8.5)
+    ax.plot([x_turn, cross.x - 0.7], [y_in] * 2, color="#444444", lw=1.1)
+    arrow(ax, (cross.x - 0.7, y_in), (cross.x - 0.7, cross.y - h / 2))
+    ax.text(cross.x - 0.8, y_in + 0.12, "K, V", ha="right", va="bottom", fontsize=7.5)
+    ax.text(cross.x + 0.1, y_in, "Q", ha="left", va="center", fontsize=7.5)
+    lin = box(ax, (dec_x, dec[-1].y + 1.15), "Linear" + (f"\n{names['linear']}" if "linear" in names else ""),
+              size=(w, h), kind="output", fontsize=8.5)
+    soft = box(ax, (dec_x, lin.y + step + 0.1),
+               "Softmax" + (f"\n{names['softmax']}" if "softmax" in names else ""),
+               size=(w, h), kind="output", fontsize=8.5)
+    arrow(ax, dec[-1].top, lin.bottom)
+    arrow(ax, lin.top, soft.bottom, text=shapes.get("logits"), text_offset=(0.9, 0))
+    arrow(ax, soft.top, (dec_x, soft.y + h / 2 + 0.45), text=shapes.get("probabilities"), text_offset=(0.9, 0))
+    ax.text(dec_x, soft.y + h / 2 + 0.6, "Output Probabilities", ha="center", va="bottom", fontsize=9)
+    height = soft.y + h / 2 + 1.1  # the canvas ends just above the last label
+    ax.set_ylim(0, height)
+    fig.set_size_inches(width * scale, height * scale)
+    return fig
+
+
+__all__ += ["transformer_architecture"]
+
 
 # ---------------------------------------------------------------------------------------------
 # Chapter 12: encoder-decoder, decoder-only (GPT) and encoder-only (BERT) side by side

@@ -154,3 +154,35 @@ def test_lineage_names_the_four_stages_and_the_two_descendants(tmp_path, caplog)
     assert "融汇贯通" not in drawn  # the notes' typo
     assert "BERT\nencoder-only" in drawn and "GPT\ndecoder-only" in drawn
     render_without_missing_glyphs(fig, tmp_path, caplog)
+
+
+# --- Chapters 10-11: the Transformer (the paper's Figure 1) ------------------------------------
+
+
+def test_transformer_architecture_has_every_box_of_figure_1(tmp_path):
+    fig = diagrams.transformer_architecture()
+    drawn = texts(fig)
+    # Figure 1: three attentions, three + two Add & Norm, two feed-forwards, both inputs.
+    assert drawn.count("Multi-Head Attention") == 2 and drawn.count("Masked Multi-Head Attention") == 1
+    assert drawn.count("Add & Norm") == 5 and drawn.count("Feed Forward") == 2
+    assert drawn.count("Positional\nEncoding") == 2 and drawn.count("N ×") == 2
+    assert {"Input Embedding", "Output Embedding", "Outputs (shifted right)", "Linear", "Softmax",
+            "Output Probabilities", "memory"} <= set(drawn)
+    render(fig, tmp_path)
+
+
+def test_transformer_architecture_annotations():
+    fig = diagrams.transformer_architecture(
+        names={"encoder_layer": "EncoderLayer", "add_norm": "Residual", "linear": "OutputProjection"},
+        shapes={"inputs": "(B, S)", "memory": "(B, S, d_model)", "logits": "(B, T, vocab)"}, num_layers="6")
+    drawn = texts(fig)
+    assert "6 ×\nEncoderLayer" in drawn and "6 ×" in drawn  # the decoder's label has no name given
+    assert drawn.count("Add & Norm\nResidual") == 5 and "Linear\nOutputProjection" in drawn
+    assert {"(B, S)", "memory (B, S, d_model)", "(B, T, vocab)"} <= set(drawn)
+
+
+def test_transformer_architecture_rejects_an_unknown_part():
+    with pytest.raises(ValueError, match=r"names=\['encoder'\]; expected keys among"):
+        diagrams.transformer_architecture(names={"encoder": "Encoder"})
+    with pytest.raises(ValueError, match=r"shapes=\['src'\]; expected keys among"):
+        diagrams.transformer_architecture(shapes={"src": "(B, S)"})
