@@ -110,8 +110,10 @@ def _(candidate, g):
     with g.case("bias=True adds a learned vector of vocab_size numbers"):
         module = candidate(d, V, bias=True)
         bias = getattr(module, "bias", None)
-        g.expect(isinstance(bias, torch.Tensor) and tuple(bias.shape) == (V,),
+        g.expect(isinstance(bias, nn.Parameter) and tuple(bias.shape) == (V,),
                  f"expected a parameter `bias` of shape ({V},)")
+        g.expect(torch.all(bias.detach() == 0), "a fresh bias should start at zero, as the task says "
+                 "(every word's logit starts from the matrix product alone)")
         with torch.no_grad():
             _weight_of(module, (V, d)).copy_(table)
             bias.copy_(torch.arange(V, dtype=bias.dtype))
