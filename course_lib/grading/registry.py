@@ -131,17 +131,47 @@ class Grader:
         if not bool(condition):
             raise CaseFailed(hint)
 
-    def expect_value_error(self, call: Callable[[], object], hint: str) -> None:
-        """Fail the current case unless ``call()`` raises ``ValueError`` (bad input must be refused)."""
+    def expect_value_error(self, call: Callable[[], object], hint: str, *, naming: str | None = None) -> None:
+        """Fail the current case unless ``call()`` raises ``ValueError`` (bad input must be refused).
+
+        ``naming``: the argument the task says the message names; it must appear in the message.
+        """
         try:
             call()
-        except ValueError:
+        except ValueError as error:
+            if naming is not None and naming not in str(error):
+                raise CaseFailed(f"the ValueError's message ({str(error)[:80]!r}) does not name `{naming}`, "
+                                 f"as the task asks. {hint}") from None
             return
         except NotImplementedError:
             raise
         except Exception as error:  # a crash is not the clear message the learner owes the user
             raise CaseFailed(f"raised {type(error).__name__} instead of ValueError. {hint}") from None
         raise CaseFailed(f"no error was raised (expected a ValueError). {hint}")
+
+    @contextmanager
+    def spying(self, **targets: tuple[object, str]):
+        """Record which of ``targets`` (``label=(owner, attribute)``) the body calls; yields the labels called.
+
+        For the rules of a task such as "do not call torch.softmax here": the originals still
+        run, so the candidate's result is unchanged, and they are restored afterwards.
+        """
+        called: list[str] = []
+        saved = []
+        for label, (owner, attribute) in targets.items():
+            original = getattr(owner, attribute)
+
+            def spy(*args, _original=original, _label=label, **kwargs):
+                called.append(_label)
+                return _original(*args, **kwargs)
+
+            saved.append((owner, attribute, original))
+            setattr(owner, attribute, spy)
+        try:
+            yield called
+        finally:
+            for owner, attribute, original in reversed(saved):
+                setattr(owner, attribute, original)
 
     def assert_close(
         self,

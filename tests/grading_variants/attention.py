@@ -49,6 +49,10 @@ def sm_float32(x, dim=-1):
     return sm_moved_axis(x.float(), dim)
 
 
+def sm_torch(x, dim=-1):
+    return torch.softmax(x, dim=dim).nan_to_num(0.0)
+
+
 def sm_ignores_dim(x, dim=-1):
     return sm_moved_axis(x, -1)
 
@@ -228,6 +232,7 @@ VARIANTS = [
     wrong(SM, "subtracts the max in place", sm_in_place, "changed its input `x`"),
     wrong(SM, "float64 in, float32 out", sm_float32, "dtype"),
     wrong(SM, "ignores dim", sm_ignores_dim, "`dim` argument ignored"),
+    wrong(SM, "calls torch.softmax, which the task forbids here", sm_torch, "calls PyTorch's own softmax"),
     correct(DP, "einsum", dp_einsum),
     correct(DP, "broadcast product and sum", dp_broadcast),
     wrong(DP, "transposes every axis of k", dp_transpose_all, r"transpose only the last two|line \d+ of dp_transpose_all"),

@@ -54,6 +54,13 @@ def pm_loops(lengths, max_len):
     return mask
 
 
+def pm_unnamed_error(lengths, max_len):
+    lengths = torch.as_tensor(lengths)
+    if (lengths < 0).any() or (lengths > max_len).any():
+        raise ValueError("bad input")
+    return (torch.arange(max_len)[None, :] < lengths[:, None])[:, None, :]
+
+
 def pm_no_query_axis(lengths, max_len):
     return pm_compare(lengths, max_len)[:, 0, :]
 
@@ -140,6 +147,7 @@ VARIANTS = [
     wrong(PM, "no query axis", pm_no_query_axis, "query axis"),
     wrong(PM, "<= instead of <", pm_off_by_one, "off-by-one"),
     wrong(PM, "no validation", pm_no_check, "ValueError"),
+    wrong(PM, "a ValueError that does not name lengths", pm_unnamed_error, "does not name `lengths`"),
     wrong(PM, "negative lengths accepted", pm_negative_ok, "negative|ValueError"),
     correct(CB, "reduce with &", cb_reduce),
     correct(CB, "broadcast_tensors and all", cb_broadcast),

@@ -26,6 +26,11 @@ def ls_soft_targets(logits, target, *, smoothing=0.1, ignore_index=-100):
     return -(q * (flat - flat.logsumexp(-1, keepdim=True))).sum(-1).mean()
 
 
+def ls_cross_entropy(logits, target, *, smoothing=0.1, ignore_index=-100):
+    return F.cross_entropy(logits.flatten(0, -2), target.flatten(), label_smoothing=smoothing,
+                           ignore_index=ignore_index)
+
+
 def ls_float(logits, target, *, smoothing=0.1, ignore_index=-100):
     return ls_log_softmax(logits, target, smoothing=smoothing, ignore_index=ignore_index).item()
 
@@ -118,6 +123,7 @@ VARIANTS = [
     correct(LS, "log_softmax and gather", ls_log_softmax),
     correct(LS, "soft target distribution", ls_soft_targets),
     wrong(LS, "returns a float", ls_float, "tensor|backward"),
+    wrong(LS, "calls F.cross_entropy, which the task forbids", ls_cross_entropy, "calls PyTorch's cross-entropy"),
     wrong(LS, "spread over V - 1", ls_v_minus_one, "V - 1"),
     wrong(LS, "log of softmax", ls_log_of_softmax, "log_softmax|overflow"),
     wrong(LS, "padding in the mean", ls_mean_all, "padding"),

@@ -141,6 +141,17 @@ def _softmax(candidate, g: Grader) -> None:
         g.expect(torch.equal(x, before), "your softmax changed the tensor it was given: "
                                          "look for an in-place operation on the input")
 
+    x = g.randn(3, 5)
+    with g.case("written without PyTorch's own softmax (the task's rule for this exercise)"):
+        expected = ref.softmax(x)
+        with g.spying(**{"torch.softmax": (torch, "softmax"), "F.softmax": (torch.nn.functional, "softmax"),
+                         "Tensor.softmax": (torch.Tensor, "softmax"),
+                         "torch.special.softmax": (torch.special, "softmax")}) as called:
+            got = candidate(x)
+        g.expect(not called, "your softmax calls PyTorch's own softmax; this exercise asks you to write it "
+                             "from exp() and a sum (from exercise 3 on, the built-in one is allowed)")
+        g.assert_close(got, expected, hint="each row should become positive weights summing to one")
+
     x = g.randn(2, 6, dtype=torch.float32)
     with g.case("float32 in, float32 out (and float64 in, float64 out: every other case)"):
         g.assert_close(candidate(x), ref.softmax(x), hint="keep the input's dtype", rtol=1e-5, atol=1e-6)

@@ -58,10 +58,12 @@ def _(candidate, g):
     with g.case("ids out of range or not integers raise ValueError"):
         module = candidate(V, d)
         g.expect_value_error(lambda: module(torch.tensor([[0, V]])), f"id {V} has no row in a table of "
-                            f"{V} words: raise ValueError naming ids")
-        g.expect_value_error(lambda: module(torch.tensor([[-1, 0]])), "a negative id has no row: raise ValueError")
+                            f"{V} words: raise ValueError naming ids", naming="ids")
+        g.expect_value_error(lambda: module(torch.tensor([[-1, 0]])), "a negative id has no row: raise ValueError naming ids",
+                             naming="ids")
         g.expect_value_error(lambda: module(torch.tensor([[0.0, 1.0]])),
-                            "float ids are not token ids: raise ValueError naming ids and its dtype")
+                            "float ids are not token ids: raise ValueError naming ids and its dtype",
+                             naming="ids")
 
 
 @exercise("embedding.OutputProjection", name="OutputProjection", chapter="09")

@@ -88,10 +88,12 @@ def _(candidate, g):
         g.expect_value_error(
             lambda: candidate([2, 5], 4),
             "a length above max_len cannot be padded to max_len: raise ValueError naming `lengths`",
+            naming="lengths",
         )
         g.expect_value_error(
             lambda: candidate(torch.tensor([2, -1]), 4),
             "a negative length is no length: raise ValueError naming `lengths`",
+            naming="lengths",
         )
 
 

@@ -55,7 +55,7 @@ def _(candidate, g):
     with g.case("an odd d_model raises ValueError"):
         g.expect_value_error(lambda: candidate(10, 7),
                             "the columns come in (sin, cos) pairs, so an odd d_model has no valid table: "
-                            "raise ValueError naming d_model")
+                            "raise ValueError naming d_model", naming="d_model")
 
 
 def _holds_table(buffer: torch.Tensor, pe: torch.Tensor) -> bool:

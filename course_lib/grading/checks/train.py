@@ -63,6 +63,12 @@ def _(candidate, g):
             got = candidate(logits.clone(), target.clone(), smoothing=eps, ignore_index=pad)
             g.assert_close(torch.as_tensor(got), expected, what=f"loss (ε={eps}, ignore_index={pad})", hint=hint,
                            mistakes=_loss_variants(logits, target, eps, pad), check_dtype=False)
+    with g.case("written without F.cross_entropy (the task's rule)"):
+        with g.spying(**{"F.cross_entropy": (torch.nn.functional, "cross_entropy"),
+                         "nn.CrossEntropyLoss": (torch.nn.CrossEntropyLoss, "forward")}) as called:
+            got = candidate(logits.clone(), target.clone(), smoothing=0.1, ignore_index=0)
+        g.expect(not called, "your loss calls PyTorch's cross-entropy (F.cross_entropy or nn.CrossEntropyLoss); "
+                             "the task asks for the formula itself (the reference is what it computes)")
     with g.case("returns a scalar tensor that backward() can reach the logits through"):
         leaf = logits.clone().requires_grad_()
         got = candidate(leaf, target.clone(), smoothing=0.1, ignore_index=0)
