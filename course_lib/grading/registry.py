@@ -228,6 +228,8 @@ class Grader:
             message = "no checks ran"
         elif not failures:
             message = f"all {len(self.cases)} checks passed."
+        elif len(failures) > 1 and len({msg for _, msg in failures}) == 1:  # e.g. a stub: one line, not n
+            message = f"Failed {len(failures)} of {len(self.cases)} checks, each: {failures[0][1]}"
         elif len(failures) == 1:
             title, msg = failures[0]
             message = f"Failed: {title}: {msg}"
