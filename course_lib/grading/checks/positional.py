@@ -50,11 +50,20 @@ def _(candidate, g):
         with g.case(f"max_len = {max_len}, d_model = {d}: matches the paper's table"):
             got = candidate(max_len, d)
             g.assert_close(got, sinusoidal_encoding(max_len, d, dtype=torch.float64), hint=hint,
-                           mistakes=_pe_mistakes(max_len, d), what="table", atol=1e-5, rtol=1e-4)
+                           mistakes=_pe_mistakes(max_len, d), what="table", atol=1e-5, rtol=1e-4,
+                           check_dtype=False)  # float32 or float64: the task names no dtype
     with g.case("an odd d_model raises ValueError"):
         g.expect_value_error(lambda: candidate(10, 7),
                             "the columns come in (sin, cos) pairs, so an odd d_model has no valid table: "
-                            "raise ValueError naming d_model")
+                            "raise ValueError naming d_model", naming="d_model")
+
+
+def _holds_table(buffer: torch.Tensor, pe: torch.Tensor) -> bool:
+    """Whether ``buffer`` is the table in any layout: (max_len, d), (1, max_len, d) or (max_len, 1, d)."""
+    if buffer.dim() < 2 or [n for n in buffer.shape if n != 1] != list(pe.shape):
+        return False
+    values = buffer.detach().reshape(pe.shape).to(torch.float64)
+    return bool(torch.allclose(values, pe.to(torch.float64), atol=1e-5))
 
 
 @exercise("positional.PositionalEncoding", name="PositionalEncoding", chapter="08")
@@ -80,8 +89,9 @@ def _(candidate, g):
         n_params = sum(p.numel() for p in module.parameters())
         g.expect(n_params == 0, f"the module has {n_params} trainable numbers; the sinusoids are fixed: "
                                 "store the table with register_buffer so that it is never trained")
-        g.expect(any(b.shape == (max_len, d) for b in module.buffers()),
-                 f"no buffer of shape ({max_len}, {d}) found: register the table with register_buffer")
+        g.expect(any(_holds_table(b, pe) for b in module.buffers()),
+                 f"no buffer holds the ({max_len}, {d}) table (as ({max_len}, {d}), (1, {max_len}, {d}) or "
+                 f"({max_len}, 1, {d})): register the table with register_buffer")
     with g.case("dropout: active in training mode, off in eval mode"):
         module = candidate(d, max_len=max_len, dropout=0.5)
         big = torch.ones(4, max_len, d)
@@ -112,10 +122,26 @@ def _(candidate, g):
                 "the rotation for -k (the matrix is transposed): it moves back by k positions": expected.T,
                 "the matrix is not block diagonal by pair (cosines and sines are placed as for a "
                 "block-of-sines-then-cosines table)": _halves_rotation(k, d),
+                "the wrong frequencies: exponent i/d_model instead of 2i/d_model (i counts pairs)":
+                    _rotation(k, 10000.0 ** (-torch.arange(d // 2, dtype=torch.float64) / d)),
+                "the wrong frequencies: every pair turned by the angle k itself; pair i turns by k · ω_i":
+                    _rotation(k, torch.ones(d // 2, dtype=torch.float64)),
+                "the wrong frequencies: ω_i = 10000^(2i/d_model); the exponent is negative":
+                    _rotation(k, 10000.0 ** (torch.arange(0, d, 2, dtype=torch.float64) / d)),
             })
+    with g.case("returns float64, as the task says"):
+        got = candidate(2, 6)
+        g.assert_close(got, relative_rotation(2, 6), what="matrix", hint=hint)
     with g.case("the property itself: PE[pos + 5] = M_5 @ PE[pos] for pos = 0..34, d_model = 8"):
         M = candidate(5, 8).to(torch.float64)
         g.assert_close(pe[:35] @ M.T, pe[5:], what="M @ PE[pos]", hint=hint)
+
+
+def _rotation(k: int, omega: torch.Tensor) -> torch.Tensor:
+    """The block-diagonal rotation for per-pair frequencies ``omega``: the source of the frequency mistakes."""
+    c, s = torch.cos(k * omega), torch.sin(k * omega)
+    blocks = [torch.stack([torch.stack([ci, si]), torch.stack([-si, ci])]) for ci, si in zip(c, s)]
+    return torch.block_diag(*blocks)
 
 
 def _halves_rotation(k: int, d: int) -> torch.Tensor:
