@@ -529,3 +529,65 @@ __all__ += ["transformer_architecture"]
 # ---------------------------------------------------------------------------------------------
 # Chapter 12: encoder-decoder, decoder-only (GPT) and encoder-only (BERT) side by side
 # ---------------------------------------------------------------------------------------------
+
+def three_architectures(*, params: dict[str, int] | None = None, num_layers: str = "N") -> plt.Figure:
+    """The encoder–decoder, the decoder-only GPT and the encoder-only BERT side by side.
+
+    What each keeps of the Transformer: GPT drops the encoder and, with it, the decoder's
+    cross-attention; BERT drops the decoder and replaces the next-token head with a
+    masked-word one. Boxes that exist only in the encoder–decoder are drawn there alone.
+
+    Parameters
+    ----------
+    params : dict of str to int, optional
+        Parameter counts to print under the titles, keyed ``"encoder-decoder"``, ``"GPT"``,
+        ``"BERT"`` (e.g. the three models built from one configuration).
+    num_layers : str, default "N"
+        The repeat label beside each stack (``"N×"``).
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    fig, ax = canvas(13.2, 7.9, scale=0.75)
+    size, fs = (2.3, 0.62), 8.5
+    columns = {  # title, x of the column's centre
+        "encoder-decoder": ("编码器–解码器 encoder–decoder\n(Transformer, ch. 10)", 2.9),
+        "GPT": ("仅解码器 decoder-only\n(GPT)", 7.3),
+        "BERT": ("仅编码器 encoder-only\n(BERT)", 11.0),
+    }
+    for key, (title, x) in columns.items():
+        ax.text(x, 7.5, title, ha="center", va="center", fontsize=10)
+        if params and key in params:
+            ax.text(x, 6.9, f"{params[key]:,} parameters", ha="center", va="center", fontsize=9)
+
+    def stack(x, labels, kinds, top_label=None, top_kind="output", bottom="input ids", side=1):
+        boxes = [box(ax, (x, 0.55), bottom, size=size, kind="input", fontsize=fs)]
+        for i, (label, kind) in enumerate(zip(labels, kinds)):
+            boxes.append(box(ax, (x, 1.55 + i * 1.0), label, size=size, kind=kind, fontsize=fs))
+        for a, b in zip(boxes, boxes[1:]):
+            arrow(ax, a.top, b.bottom)
+        n = len(labels) - 1  # the embedding is below the repeated layer
+        ax.add_patch(plt.Rectangle((x - 1.35, 2.0), 2.7, n * 1.0 + 0.1, fill=False, ls="--", ec="#888888"))
+        ax.text(x + side * 1.45, 2.0 + n * 0.5, f"{num_layers}×", fontsize=9, va="center",
+                ha="left" if side > 0 else "right")
+        if top_label:
+            top = box(ax, (x, 1.55 + len(labels) * 1.0 + 0.15), top_label, size=size, kind=top_kind, fontsize=fs)
+            arrow(ax, boxes[-1].top, top.bottom)
+        return boxes
+
+    enc = stack(1.6, ["embedding + 位置编码", "self-attention 自注意力", "FFN 前馈网络"],
+                ["op", "query", "value"], top_label="memory", bottom="source ids", side=-1)
+    dec = stack(4.25, ["embedding + 位置编码", "masked self-attn 掩码", "cross-attn 交叉注意力", "FFN 前馈网络"],
+                ["op", "mask", "key", "value"], top_label="next token 下一个词", bottom="target ids")
+    arrow(ax, (2.75, 4.7), dec[3].left, connection="arc3,rad=-0.3")  # the memory feeds every cross-attention
+    stack(7.3, ["token + learned position", "causal self-attn 掩码", "FFN (GELU, tanh)"],
+          ["op", "mask", "value"], top_label="LayerNorm, next token\n自回归", bottom="one sequence")
+    ax.text(7.3, 6.45, "dropped: the encoder, cross-attention", ha="center", fontsize=8, color="#b2182b")
+    stack(11.0, ["token + position + segment", "self-attention 双向", "FFN (GELU, exact)"],
+          ["op", "query", "value"], top_label="masked-word head\n掩码语言模型", bottom="ids with [MASK]")
+    ax.text(11.0, 6.45, "dropped: the decoder, the causal mask", ha="center", fontsize=8, color="#b2182b")
+    return fig
+
+
+__all__ += ["three_architectures"]

@@ -186,3 +186,18 @@ def test_transformer_architecture_rejects_an_unknown_part():
         diagrams.transformer_architecture(names={"encoder": "Encoder"})
     with pytest.raises(ValueError, match=r"shapes=\['src'\]; expected keys among"):
         diagrams.transformer_architecture(shapes={"src": "(B, S)"})
+
+
+# -- Chapter 12: the three architectures -----------------------------------------------------------
+
+def test_three_architectures_names_what_each_keeps_and_prints_the_counts(tmp_path):
+    fig = diagrams.three_architectures(params={"encoder-decoder": 237_056, "GPT": 238_976, "BERT": 1_234},
+                                       num_layers="4")
+    drawn = texts(fig)
+    assert {"237,056 parameters", "238,976 parameters", "1,234 parameters"} <= set(drawn)
+    assert sum("cross-attn" in t for t in drawn) == 1  # only the encoder–decoder has cross-attention
+    assert any("仅解码器" in t for t in drawn) and any("仅编码器" in t for t in drawn)
+    assert any("掩码语言模型" in t for t in drawn) and any("causal" in t for t in drawn)
+    assert drawn.count("4×") == 4  # encoder, decoder, GPT, BERT stacks
+    render(fig, tmp_path)
+    assert not any("parameters" in t for t in texts(diagrams.three_architectures()))

@@ -1,5 +1,6 @@
 """Checks for chapter 8's exercises: sinusoidal_encoding, PositionalEncoding, relative_rotation.
 
+The chapter 12 exercise LearnedPositionalEmbedding is checked here too (its module).
 The known wrong tables (sin and cos swapped, a block of sines then a block of cosines,
 the exponent i/d instead of 2i/d, one frequency per column instead of per pair) are
 listed as ``mistakes`` so that the hint names them.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from course_lib.grading.registry import exercise
+from course_lib.grading.registry import CaseFailed, exercise
 from course_lib.positional import relative_rotation, sinusoidal_encoding
 
 
@@ -149,3 +150,52 @@ def _halves_rotation(k: int, d: int) -> torch.Tensor:
     M = relative_rotation(k, d)
     return M[perm][:, perm]
 
+
+
+@exercise("positional.LearnedPositionalEmbedding", name="LearnedPositionalEmbedding", chapter="12")
+def _(candidate, g):
+    """LearnedPositionalEmbedding(d_model, max_len, dropout) adds a trained row per position."""
+    d, max_len = 6, 12
+    x = g.randn(3, 5, d, dtype=torch.float32)
+
+    def table(module):
+        found = [p for p in module.parameters() if tuple(p.shape) == (max_len, d)]
+        if not found:
+            raise CaseFailed(f"no trainable parameter of shape ({max_len}, {d}) found: the table is an "
+                             "nn.Parameter with one row per position")
+        return found[0].detach()
+
+    with g.case("the table is a trainable (max_len, d_model) parameter, and the only one"):
+        module = candidate(d, max_len=max_len)
+        table(module)
+        n_params = sum(p.numel() for p in module.parameters())
+        g.expect(n_params == max_len * d, f"the module has {n_params} trainable numbers; expected "
+                                          f"max_len x d_model = {max_len * d}")
+    with g.case("eval mode, x of shape (3, 5, 6): returns x + table[:5]", points=2):
+        module = candidate(d, max_len=max_len, dropout=0.0).eval()
+        w = table(module)
+        g.assert_close(module(x.clone()), x + w[:5], what="output",
+                       hint="add row t of the table to position t of every sequence", mistakes={
+                           "the positions are read along the batch axis; our tensors are (B, L, d_model)":
+                               x + w[:3, None, :],
+                           "the table is returned without the input": w[:5].expand_as(x),
+                           "the input is scaled by sqrt(d_model); GPT and BERT add the rows as they are":
+                               x * d**0.5 + w[:5]})
+    with g.case("offset=4: the rows of positions 4..8 (decoding with a cache)"):
+        module = candidate(d, max_len=max_len, dropout=0.0).eval()
+        w = table(module)
+        g.assert_close(module(x.clone(), offset=4), x + w[4:9], what="output",
+                       hint="x[:, 0] sits at position offset", mistakes={"offset is ignored": x + w[:5]})
+    with g.case("dropout: active in training mode, off in eval mode"):
+        module = candidate(d, max_len=max_len, dropout=0.5)
+        big = torch.ones(4, max_len, d)
+        zeros = (module.train()(big) == 0).float().mean().item()
+        g.expect(0.3 < zeros < 0.7, f"in training mode with dropout=0.5, {zeros:.0%} of the outputs are 0; "
+                                    "apply nn.Dropout to the sum")
+    with g.case("positions past the table raise ValueError"):
+        module = candidate(d, max_len=5)
+        g.expect_value_error(lambda: module(torch.zeros(1, 7, d)),
+                             "a table of 5 rows has no row for positions 5 and 6: raise ValueError (slicing "
+                             "weight[:7] silently returns only 5 rows)")
+        g.expect_value_error(lambda: module(torch.zeros(1, 3, d), offset=3),
+                             "offset 3 + 3 positions needs rows 3..5, one past the table: raise ValueError")
