@@ -203,7 +203,7 @@ def qkv_projection(*, d_model: int = 512, d_k: int = 64, scores: Sequence[float]
     fig, ax = canvas(10.4, 7.6)
     kinds = (("q", "query", "$W^Q$"), ("k", "key", "$W^K$"), ("v", "value", "$W^V$"))
     for j, (word, cx) in enumerate(zip(words, (2.6, 7.8)), start=1):
-        ax.text(cx, 7.25, word, ha="center", va="center", fontsize=12, weight="bold")
+        ax.text(cx, 7.25, word, ha="center", va="center", fontsize=12)
         x = box(ax, (cx, 6.45), f"$x_{j}$: 1 × {d_model}", size=(2.0, 0.6), kind="input")
         for dx, (name, kind, matrix) in zip((-1.45, 0.0, 1.45), kinds):
             b = box(ax, (cx + dx, 4.95), f"${name}_{j}$: 1 × {d_k}", size=(1.3, 0.6), kind=kind,
@@ -399,8 +399,8 @@ def decoder_masking(*, tokens: Sequence[str] = ("<bos>", "四", "千", "零", "�
          y0=top - (n - 1) * cell / 2)
     grid(x_both, both, tokens, f"combined ({n}, {n}): {int(both.sum())} pairs may attend")
     mid = top - n * cell / 2
-    ax.text(x_pad - 0.45, mid, "AND", ha="center", va="center", fontsize=10, weight="bold")
-    ax.text(x_both - 0.75, mid, "=", ha="center", va="center", fontsize=14, weight="bold")
+    ax.text(x_pad - 0.45, mid, "AND", ha="center", va="center", fontsize=10)
+    ax.text(x_both - 0.75, mid, "=", ha="center", va="center", fontsize=14)
     ax.text(0.1, 0.25, "rows: queries (target positions); columns: keys.  T = True = may attend, "
             "F = masked (score set to −∞)", ha="left", va="center", fontsize=8)
     return fig

@@ -131,3 +131,15 @@ def test_decoder_masking_draws_causal_and_padding_and_their_and():
     green, red = (to_rgba(diagrams.COLORS[k]) for k in ("value", "mask"))
     drawn = [p.get_facecolor() for p in patches[-n * n:]]
     assert drawn == [green if ok else red for row in both for ok in row]
+
+
+def test_chapters_3_5_diagrams_need_no_font_fallback(caplog, tmp_path):
+    """A weight the CJK font lacks (bold) makes matplotlib log a findfont line, which a
+    notebook shows as output; these diagrams must not ask for one."""
+    import logging
+
+    names = ("qkv_projection", "scaled_dot_product_block", "multi_head_block", "decoder_masking")
+    with caplog.at_level(logging.INFO, logger="matplotlib.font_manager"):
+        for name in names:
+            getattr(diagrams, name)().savefig(tmp_path / f"{name}.png")
+    assert not [r.getMessage() for r in caplog.records if "findfont" in r.getMessage()]
