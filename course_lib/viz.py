@@ -165,6 +165,8 @@ def attention_grid(
     y_labels: Sequence[str] | None = None,
     ncols: int = 4,
     suptitle: str | None = None,
+    colorbar: bool = True,
+    colorbar_label: str = "weight",
     **heatmap_kwargs,
 ) -> plt.Figure:
     """Draw several attention matrices side by side (small multiples), one shared scale.
@@ -179,8 +181,13 @@ def attention_grid(
     ncols : int
         Matrices per row.
     suptitle : str, optional
+    colorbar : bool
+        Add one colour bar for the whole grid (the panels share one scale, so one bar
+        keys them all); it is the figure's last axes.
+    colorbar_label : str
+        The colour bar's label.
     **heatmap_kwargs
-        Passed to :func:`attention_heatmap`.
+        Passed to :func:`attention_heatmap` (its own per-panel ``colorbar`` is off).
 
     Returns
     -------
@@ -199,19 +206,20 @@ def attention_grid(
         squeeze=False, constrained_layout=True,
     )
     heatmap_kwargs.setdefault("vmax", float(np.nanmax(w)) if w.size else 1.0)
-    heatmap_kwargs.setdefault("colorbar", False)
     for idx, ax in enumerate(axes.flat):
         if idx >= n:
             ax.axis("off")
             continue
         attention_heatmap(
-            w[idx], ax=ax, title=titles[idx] if titles is not None else None,
+            w[idx], ax=ax, title=titles[idx] if titles is not None else None, colorbar=False,
             x_labels=x_labels, y_labels=y_labels if idx % ncols == 0 else None, **heatmap_kwargs,
         )
         if idx % ncols:
             ax.set_ylabel("")
             if y_labels is not None:
                 ax.set_yticks(range(w.shape[1]), labels=[""] * w.shape[1])
+    if colorbar and n:
+        fig.colorbar(axes.flat[0].images[0], ax=axes, shrink=0.9, label=colorbar_label)
     if suptitle:
         fig.suptitle(suptitle)
     return fig

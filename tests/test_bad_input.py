@@ -24,7 +24,7 @@ import torch.nn.functional as F
 import course_lib
 from course_lib import attention, complexity, decoding, embedding, ffn, masks, multihead, norm, numpy_ref
 from course_lib import bert, gpt, positional, transformer
-from course_lib.data import batches, spelling, splits, vocab
+from course_lib.data import batches, referents, spelling, splits, vocab
 
 EXCLUDED = {
     "course_lib.grading": "the graders check learners' notebooks; tested in tests/test_grading*.py",
@@ -515,6 +515,16 @@ TABLE: dict[str, list[Case] | Exempt] = {
                                ("ids", ids[0], NAMED), *size("vocab_size"), ("mask_id", 12, NAMED),
                                ("mask_id", -1, NAMED), ("special_ids", 0, NAMED), ("special_ids", [0.5], NAMED),
                                *prob("mask_prob"), ("generator", 0, NAMED)])],
+    "referents.NOUNS": Exempt("a constant word list"),
+    "referents.PRONOUNS": Exempt("a constant table"),
+    "referents.REFERENT_WORDS": Exempt("a constant word list"),
+    "referents.SENTENCE_LENGTH": Exempt("a constant"),
+    "referents.ReferentBatch": Exempt("the dataclass referent_sentences returns"),
+    "referents.is_held_out_pair": [Case(referents.is_held_out_pair, dict(singular="law", plural="cat"),
+                                        [("singular", "laws", NAMED), ("plural", 3, NAMED), ("plural", "law", NAMED)])],
+    "referents.referent_sentences": [Case(referents.referent_sentences, dict(count=4, split="test", seed=1),
+                                          [*size("count"), ("split", "valid", NAMED), ("split", None, NAMED),
+                                           ("seed", 2.5, NAMED), ("seed", True, NAMED), ("seed", None, NAMED)])],
 }
 
 
@@ -542,7 +552,7 @@ def test_the_package_reexports_only_covered_names():
     import course_lib.data as data
 
     assert set(data.__all__) == {n.split(".", 1)[1] for n in TABLE if n.split(".")[0] in
-                                 ("spelling", "vocab", "splits", "batches")}
+                                 ("spelling", "vocab", "splits", "batches", "referents")}
 
 
 CALLS = [(name, i, case) for name, cases in TABLE.items() if not isinstance(cases, Exempt)
