@@ -114,7 +114,7 @@ class PositionwiseFFN(nn.Module):
             h = torch.relu(h)
         elif self.activation == "gelu":
             h = gelu(h)
-        else:  # GPT-2 was trained with the tanh formula; the exact one is off by up to ~5e-4
+        else:  # GPT-2 was trained with the tanh formula (off by up to ~5e-4)
             h = F.gelu(h, approximate="tanh")
         return self.linear2(self.dropout(h))  # (..., d_model): contract
 

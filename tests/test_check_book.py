@@ -30,6 +30,8 @@ def page(body: str, head: str = "") -> str:
 
 CLEAN = page('<section id="s"><div class="cell"><div class="cell_input"><pre>x = 1</pre></div>'
              '<div class="cell_output"><pre>1</pre></div></div></section>')
+TRACEBACK = ('<div class="cell{tag}"><div class="cell_output"><div class="output traceback"><pre>'
+             'Traceback (most recent call last)\nAttributeError: no rowspan</pre></div></div></div>')
 PAGES = {
     "clean.html": CLEAN,
     "wide_code.html": page('<div class="cell"><div class="cell_input"><pre>'
@@ -39,6 +41,8 @@ PAGES = {
     "narrow.html": CLEAN.replace("width:800px", "width:500px"),
     "remote.html": page("<p>hi</p>", '<script src="https://cdn.example.org/x.js"></script>'),
     "console.html": page("<p>hi</p><script>console.error('boom')</script>"),
+    "traceback.html": page(TRACEBACK.format(tag="")),
+    "expected_traceback.html": page(TRACEBACK.format(tag=" tag_raises-exception")),
 }
 
 
@@ -118,3 +122,9 @@ def test_main_fails_on_a_bad_page_and_passes_a_clean_one(tmp_path):
     assert check_book.main([str(tmp_path), "--out", str(tmp_path / "o")]) == 0
     (tmp_path / "b.html").write_text(PAGES["wide_code.html"])
     assert check_book.main([str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+
+
+def test_an_error_output_fails_unless_the_cell_expects_it(reports):
+    assert reports["expected_traceback.html"].ok
+    bad = reports["traceback.html"]
+    assert not bad.ok and any("AttributeError: no rowspan" in m for m in bad.console), bad.console

@@ -140,6 +140,18 @@ OPEN_FOLDS_JS = r"""
 """
 
 
+# An error shown in a cell that is not tagged raises-exception: a figure that failed to draw
+# (the display hook prints the traceback and the build goes on) or a cell that broke.
+UNEXPECTED_ERRORS_JS = """
+() => [...document.querySelectorAll('.cell .cell_output .traceback, .cell .cell_output .output.error')]
+  .filter(el => !el.closest('.cell').classList.contains('tag_raises-exception'))
+  .map(el => {
+    const lines = el.innerText.split('\\n').filter(l => /^[A-Za-z_.]*(Error|Exception)\\b/.test(l));
+    return lines.length ? lines[lines.length - 1] : el.innerText.slice(0, 120);
+  })
+"""
+
+
 @dataclass
 class PageReport:
     """What the check found on one page."""
@@ -229,6 +241,8 @@ def check_page(context, page_path: Path, html_dir: Path, out_dir: Path | None,
         measured = page.evaluate(MEASURE_JS)
         report.problems, report.totals = measured["problems"], measured["totals"]
         report.problems += page.evaluate(LINE_FITS_JS, LINE_LENGTH)
+        for error in page.evaluate(UNEXPECTED_ERRORS_JS):
+            report.console.append(f"error output in a cell not tagged raises-exception: {error}")
         for url in page.evaluate(REMOTE_REFS_JS):
             if url not in report.requests:
                 report.requests.append(url)
