@@ -54,5 +54,18 @@ def test_an_ignored_generator_is_named():
     assert_mistake_named(ID, lambda ids, **kw: _mask(ids, fixed_seed=True, **kw), "use the generator")
 
 
+def test_a_fixed_count_per_sequence_is_named():
+    def fixed(ids, *, vocab_size, mask_id, special_ids=(), mask_prob=0.15, generator=None):
+        """round(mask_prob * n) of each row's n ordinary tokens, at random places: no per-token draw."""
+        inputs, labels = ids.clone(), torch.full_like(ids, -100)
+        for b, row in enumerate(ids):
+            ordinary = (~torch.isin(row, torch.tensor(list(special_ids)))).nonzero().squeeze(1)
+            picked = ordinary[torch.randperm(len(ordinary), generator=generator)[:round(mask_prob * len(ordinary))]]
+            labels[b, picked] = row[picked]
+            inputs[b, picked[: round(0.8 * len(picked))]] = mask_id
+        return inputs, labels
+    assert_mistake_named(ID, fixed, "not a fixed count per sequence")
+
+
 def test_stub_scores_zero():
     assert_stub_scores_zero(ID, "12")

@@ -158,6 +158,19 @@ class _LearnedBuffer(_Learned):
         self.register_buffer("rows", 0.02 * torch.randn(max_len, d_model))
 
 
+class _LearnedFromOne(_Learned):
+    def forward(self, x, offset=0):
+        if offset + x.shape[1] > self.rows.shape[0]:
+            raise ValueError("too long")
+        rows = self.rows[offset + 1: offset + x.shape[1] + 1]
+        return self.drop(x + rows) if len(rows) == x.shape[1] else x
+
+
+class _LearnedExtraRow(_Learned):
+    def __init__(self, d_model, max_len, dropout=0.0):
+        super().__init__(d_model, max_len + 1, dropout)  # row 0 unused: positions from 1
+
+
 def test_learned_positional_embedding_full_marks():
     assert_full_marks("positional.LearnedPositionalEmbedding", _Learned)
 
@@ -167,7 +180,9 @@ def test_learned_positional_embedding_mistakes_are_named():
     assert_mistake_named(ID, _LearnedNoOffset, "offset is ignored")
     assert_mistake_named(ID, _LearnedSeqFirst, "batch axis")
     assert_mistake_named(ID, _LearnedNoCheck, "raise ValueError")
-    assert_mistake_named(ID, _LearnedBuffer, "no trainable parameter")
+    assert_mistake_named(ID, _LearnedBuffer, "yours is a buffer")
+    assert_mistake_named(ID, _LearnedFromOne, "positions start at 1")
+    assert_mistake_named(ID, _LearnedExtraRow, "max_len + 1 rows")
 
 
 def test_learned_positional_embedding_stub_scores_zero():

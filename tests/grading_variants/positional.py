@@ -1,4 +1,5 @@
-"""Chapter 8 variants: sinusoidal_encoding, PositionalEncoding, relative_rotation."""
+"""Chapter 8 variants: sinusoidal_encoding, PositionalEncoding, relative_rotation;
+chapter 12: LearnedPositionalEmbedding."""
 
 import math
 
@@ -8,6 +9,7 @@ from torch import nn
 from . import correct, wrong
 
 SE, PE, RR = "positional.sinusoidal_encoding", "positional.PositionalEncoding", "positional.relative_rotation"
+LP = "positional.LearnedPositionalEmbedding"
 
 
 def _check(d_model):
@@ -181,6 +183,111 @@ def rr_radians_of_pos(k, d_model):
     return M
 
 
+class LpParameter(nn.Module):
+    def __init__(self, d_model, max_len, dropout=0.0):
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x, offset=0):
+        L = x.size(1)
+        if offset + L > self.table.size(0):
+            raise ValueError(f"offset={offset} + length {L} > max_len={self.table.size(0)}")
+        return self.dropout(x + self.table[offset: offset + L])
+
+
+class LpEmbedding(nn.Module):
+    """nn.Embedding's weight is the (max_len, d_model) table; look the positions up."""
+
+    def __init__(self, d_model, max_len, dropout=0.0):
+        super().__init__()
+        self.max_len = max_len
+        self.wpe = nn.Embedding(max_len, d_model)
+        nn.init.normal_(self.wpe.weight, std=0.02)
+        self.drop = nn.Dropout(p=dropout)
+
+    def forward(self, x, offset=0):
+        if offset + x.shape[1] > self.max_len:
+            raise ValueError("positions past max_len")
+        pos = torch.arange(offset, offset + x.shape[1], device=x.device)
+        return self.drop(x + self.wpe(pos)[None])
+
+
+class LpIndexSelect(LpParameter):
+    def forward(self, x, offset=0):
+        L = x.size(1)
+        if offset < 0 or offset + L > self.table.size(0):
+            raise ValueError(f"offset={offset}, length {L}; expected offset + length <= max_len")
+        rows = self.table.index_select(0, torch.arange(offset, offset + L))
+        return self.dropout(x + rows.unsqueeze(0).expand_as(x))
+
+
+class LpBuffer(LpParameter):
+    def __init__(self, d_model, max_len, dropout=0.0):
+        super().__init__(d_model, max_len, dropout)
+        del self.table
+        self.register_buffer("table", 0.02 * torch.randn(max_len, d_model))
+
+
+class LpFromOne(LpEmbedding):
+    """Positions counted from 1, as a learner who reserves row 0 might: one row more."""
+
+    def __init__(self, d_model, max_len, dropout=0.0):
+        super().__init__(d_model, max_len + 1, dropout)
+        self.max_len = max_len
+
+    def forward(self, x, offset=0):
+        if offset + x.shape[1] > self.max_len:
+            raise ValueError("positions past max_len")
+        pos = torch.arange(offset + 1, offset + x.shape[1] + 1)
+        return self.drop(x + self.wpe(pos))
+
+
+class LpShiftedRows(LpParameter):
+    def forward(self, x, offset=0):
+        L = x.size(1)
+        if offset + L > self.table.size(0):
+            raise ValueError("too long")
+        return self.dropout(x + self.table[offset + 1: offset + L + 1])  # short at the end: fails loudly
+
+
+class LpNoCheck(LpParameter):
+    def forward(self, x, offset=0):
+        return self.dropout(x + self.table[offset: offset + x.size(1)])
+
+
+class LpCheckIgnoresOffset(LpParameter):
+    def forward(self, x, offset=0):
+        L = x.size(1)
+        if L > self.table.size(0):
+            raise ValueError("x is longer than max_len")
+        return self.dropout(x + self.table[offset: offset + L])
+
+
+class LpBatchAxis(LpParameter):
+    def forward(self, x, offset=0):
+        L = x.size(1)
+        if offset + L > self.table.size(0):
+            raise ValueError("too long")
+        return self.dropout(x + self.table[offset: offset + x.size(0)].unsqueeze(1))
+
+
+class LpOffsetIgnored(LpParameter):
+    def forward(self, x, offset=0):
+        L = x.size(1)
+        if offset + L > self.table.size(0):
+            raise ValueError("too long")
+        return self.dropout(x + self.table[:L])
+
+
+class LpDropoutOnTable(LpParameter):
+    def forward(self, x, offset=0):
+        L = x.size(1)
+        if offset + L > self.table.size(0):
+            raise ValueError("too long")
+        return x + self.dropout(self.table[offset: offset + L])
+
+
 VARIANTS = [
     correct(SE, "exp-log frequencies, float32", se_exp_log),
     correct(SE, "loops in float64", se_loops64),
@@ -202,4 +309,15 @@ VARIANTS = [
     wrong(RR, "transposed", rr_transposed, "-k|transposed"),
     wrong(RR, "exponent i/d", rr_i_over_d, "frequenc"),
     wrong(RR, "one angle for every pair", rr_radians_of_pos, "frequenc"),
+    correct(LP, "nn.Parameter table, sliced", LpParameter),
+    correct(LP, "nn.Embedding looked up at arange(offset, offset + L)", LpEmbedding),
+    correct(LP, "index_select, expanded over the batch", LpIndexSelect),
+    wrong(LP, "a buffer, not a parameter", LpBuffer, "is a buffer"),
+    wrong(LP, "positions from 1 (one row more)", LpFromOne, r"max_len \+ 1 rows"),
+    wrong(LP, "rows offset + 1 onwards", LpShiftedRows, "start at 1"),
+    wrong(LP, "no max_len check", LpNoCheck, "ValueError"),
+    wrong(LP, "max_len check ignores offset", LpCheckIgnoresOffset, "offset 3"),
+    wrong(LP, "table added along the batch axis", LpBatchAxis, "batch axis"),
+    wrong(LP, "offset ignored", LpOffsetIgnored, "offset is ignored"),
+    wrong(LP, "dropout on the table only", LpDropoutOnTable, "[Dd]ropout"),
 ]

@@ -2,8 +2,9 @@
 
 Random choices differ between correct implementations, so the checks test the rule's
 properties on a large batch (about 15% chosen; of those about 80% ``[MASK]``, 10% random,
-10% kept; labels -100 off the chosen positions; special tokens never chosen; the
-generator makes it reproducible) and name the common mistakes by their statistics.
+10% kept; labels -100 off the chosen positions; each token chosen on its own, so the
+count per sequence varies; special tokens never chosen; the generator makes it
+reproducible) and name the common mistakes by their statistics.
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ def _(candidate, g):
         _, labels30 = _call(candidate, ids, mask_prob=0.3)
         share30 = (labels30[ordinary] != -100).float().mean().item()
         g.expect(0.28 < share30 < 0.32, f"with mask_prob=0.3, {share30:.1%} were chosen: use the mask_prob argument")
+    with g.case("each token is chosen on its own: the count per sequence varies"):
+        _, labels = _call(candidate, ids)
+        counts = (labels[50:] != -100).sum(1).double()  # rows of 48 ordinary tokens: Binomial(48, 0.15)
+        g.expect(counts.var().item() > 2.0,
+                 f"every sequence of 48 ordinary tokens got about {counts.mean().item():.0f} chosen (variance "
+                 f"{counts.var().item():.2f}, while independent choices give about 48 x 0.15 x 0.85 = 6.1): "
+                 "choose each token independently with probability mask_prob, not a fixed count per sequence")
     with g.case("of the chosen: about 80% [MASK], 10% a random word, 10% unchanged", points=2):
         inputs, labels = _call(candidate, ids)
         chosen = labels != -100

@@ -1,8 +1,9 @@
 """Checks for chapter 12's GPT exercise: causal_lm_loss.
 
-The known wrong losses (no shift, the shift the wrong way round, the mask not shifted
-with the targets, the mask ignored, a sum instead of a mean, masked positions counted
-in the mean) are listed as ``mistakes`` so that the hint names them.
+The known wrong losses (no shift, both cut at the front, the shift the wrong way round,
+the mask not shifted with the targets, the mask ignored, a sum instead of a mean, masked
+positions counted in the mean, a mean of per-sequence means) are listed as ``mistakes``
+so that the hint names them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def _mistakes(logits, ids, mask=None) -> dict[str, torch.Tensor]:
         "of the next one ids[:, t + 1]": _ce(logits, ids, mask),
         "the shift goes the wrong way: logits[:, 1:] against ids[:, :-1] (position t + 1 predicting "
         "token t); drop the LAST position's logits and the FIRST token": _ce(logits[:, 1:], ids[:, :-1], shifted_keep),
+        "logits[:, 1:] against ids[:, 1:]: both are cut at the front, so position t is still scored "
+        "against its own token; cut the LAST position's logits instead (logits[:, :-1])":
+            _ce(logits[:, 1:], ids[:, 1:], shifted_keep),
         "the losses are summed, not averaged over the counted targets":
             _ce(logits[:, :-1], ids[:, 1:], shifted_keep, reduction="sum"),
     }
@@ -41,6 +45,9 @@ def _mistakes(logits, ids, mask=None) -> dict[str, torch.Tensor]:
             "target_mask is ignored: every next token is counted": _ce(logits[:, :-1], ids[:, 1:]),
             "the masked positions are counted in the mean as zeros: divide by the number of counted "
             "targets, not by every position": (per_token * mask[:, 1:]).sum() / per_token.numel(),
+            "the loss is averaged per sequence, then over the sequences, so a sequence with few "
+            "counted targets weighs as much as one with many: average over all counted targets at once":
+                ((per_token * mask[:, 1:]).sum(1) / mask[:, 1:].sum(1)).mean(),
         })
     return found
 

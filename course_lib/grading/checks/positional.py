@@ -161,8 +161,13 @@ def _(candidate, g):
     def table(module):
         found = [p for p in module.parameters() if tuple(p.shape) == (max_len, d)]
         if not found:
+            shapes = {tuple(p.shape) for p in module.parameters()}
+            extra = ("; yours has max_len + 1 rows: positions start at 0, so rows 0 .. max_len - 1 "
+                     "are all there is" if (max_len + 1, d) in shapes else "")
+            if any(tuple(b.shape) == (max_len, d) for b in module.buffers()):
+                extra = "; yours is a buffer, and a buffer is never trained"
             raise CaseFailed(f"no trainable parameter of shape ({max_len}, {d}) found: the table is an "
-                             "nn.Parameter with one row per position")
+                             f"nn.Parameter with one row per position{extra}")
         return found[0].detach()
 
     with g.case("the table is a trainable (max_len, d_model) parameter, and the only one"):
@@ -180,12 +185,16 @@ def _(candidate, g):
                                x + w[:3, None, :],
                            "the table is returned without the input": w[:5].expand_as(x),
                            "the input is scaled by sqrt(d_model); GPT and BERT add the rows as they are":
-                               x * d**0.5 + w[:5]})
+                               x * d**0.5 + w[:5],
+                           "positions start at 1: row t + 1 is added to position t; row 0 is position 0":
+                               x + w[1:6]})
     with g.case("offset=4: the rows of positions 4..8 (decoding with a cache)"):
         module = candidate(d, max_len=max_len, dropout=0.0).eval()
         w = table(module)
         g.assert_close(module(x.clone(), offset=4), x + w[4:9], what="output",
-                       hint="x[:, 0] sits at position offset", mistakes={"offset is ignored": x + w[:5]})
+                       hint="x[:, 0] sits at position offset", mistakes={
+                           "offset is ignored": x + w[:5],
+                           "positions start at offset + 1; x[:, 0] sits at position offset": x + w[5:10]})
     with g.case("dropout: active in training mode, off in eval mode"):
         module = candidate(d, max_len=max_len, dropout=0.5)
         big = torch.ones(4, max_len, d)
