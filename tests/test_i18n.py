@@ -180,3 +180,32 @@ def test_the_glossary_parser_reads_the_books_terms():
     assert terms["attention weight"] == ["权重", "注意力权重"]
     assert terms["causal mask"] == ["因果掩码", "序列掩码"]
     assert terms["token"] == ["词元"]
+
+
+def test_heading_links_follow_the_translated_headings(page):
+    tool.stub(page)
+    _translate(page, {**GOOD, "aaaa0003": "见[上面](#masking)。完全被掩码的一行，权重全为零。"})
+    tool.mark(page, [])
+    entries = tool.parse_table(tool.table_path(page))
+    anchors = {page.name: tool.anchor_map(page, entries)}
+    assert anchors == {"05_masking.ipynb": {"masking": "掩码"}}
+    english = json.loads(page.read_text(encoding="utf-8"))
+    chinese = tool.translate_notebook(english, entries, page=page.name, anchors=anchors)
+    assert "[上面](#掩码)" in "".join(chinese["cells"][2]["source"])
+    assert tool.relink("[第 5 章](05_masking.ipynb#masking)", "x.ipynb", anchors) == \
+        "[第 5 章](05_masking.ipynb#掩码)"
+
+
+def test_a_translation_that_drops_a_heading_is_reported(page):
+    tool.stub(page)
+    _translate(page, {**GOOD, "aaaa0001": "掩码：**填充掩码**遮住填充符。"})
+    tool.mark(page, [])
+    (problem,) = tool.problems(page)
+    assert "1 headings in English and 0 in the translation" in problem
+
+
+def test_slugs_are_mysts():
+    assert tool.slug("5.3 A fully masked row: zeros, never NaN") == \
+        "53-a-fully-masked-row-zeros-never-nan"
+    assert tool.slug("5.3 完全被掩码的一行：全是零，不是 NaN") == "53-完全被掩码的一行全是零不是-nan"
+    assert tool.slug("The `Residual` wrapper and $x + f(x)$") == "the-residual-wrapper-and-"

@@ -155,6 +155,29 @@ def _looks_untranslated(en: str, zh: str) -> bool:
     return zh.strip() == en.strip() and len(re.findall(r"[A-Za-z]{3,}", _prose(en))) >= 3
 
 
+_FENCE = re.compile(r"^(```|~~~)")
+_HEADING = re.compile(r"^(#{1,3})\s+(.*?)\s*#*\s*$")
+
+
+def headings(markdown: str) -> list[str]:
+    """The text of the markdown's headings of levels 1-3 (those that get anchors), in order."""
+    found, fenced = [], False
+    for line in markdown.split("\n"):
+        if _FENCE.match(line.strip()):
+            fenced = not fenced
+        elif not fenced and (m := _HEADING.match(line)):
+            found.append(m[2])
+    return found
+
+
+def slug(heading: str) -> str:
+    """The anchor MyST gives a heading (``myst_heading_anchors``), e.g. ``5.3 完全被掩码的一行``."""
+    from myst_parser.mdit_to_docutils.base import default_slugify
+
+    # MyST slugs the heading's text and code, not its math or emphasis markers
+    return default_slugify(re.sub(r"\$[^$]*\$|[*`]", "", heading))
+
+
 def problems(page: Path, lang: str = LANG) -> list[str]:
     """Everything wrong with a page's translation, one line each (empty: complete, current)."""
     name = page.relative_to(ROOT).as_posix()
@@ -183,6 +206,10 @@ def problems(page: Path, lang: str = LANG) -> list[str]:
                        f" (update the translation, then python tools/i18n.py mark {name} {u.id})")
         else:
             out += [f"{where} {p}" for p in glossary_problems(u.text, e.text, terms)]
+            if len(headings(u.text)) != len(headings(e.text)):
+                out.append(f"{where} has {len(headings(u.text))} headings in English and"
+                           f" {len(headings(e.text))} in the translation (links to them need"
+                           " one for one)")
     ids = {u.id for u in units}
     out += [f"{name}: cell {e.id} is translated but the English page has no such cell"
             for e in entries if e.id not in ids]
@@ -225,17 +252,49 @@ def mark(page: Path, ids: list[str], lang: str = LANG) -> list[str]:
     return marked
 
 
-def translate_notebook(nb: dict, entries: list[Entry], lang: str = LANG) -> dict:
+def anchor_map(page: Path, entries: list[Entry]) -> dict[str, str]:
+    """English heading anchors of a page -> the anchors of their translations (paired in order
+    within each text unit)."""
+    by_id = {e.id: e for e in entries if e.sha != "TODO"}
+    mapping = {}
+    for u in english_units(page):
+        e = by_id.get(u.id)
+        if e is not None:
+            mapping.update({slug(a): slug(b) for a, b in zip(headings(u.text), headings(e.text))})
+    return mapping
+
+
+_LINK = re.compile(r"\]\(([\w./-]*?)#([^)\s]+)\)")
+
+
+def relink(text: str, page: str, anchors: dict[str, dict[str, str]]) -> str:
+    """Point the ``#anchor`` links of a translated text at the translated headings.
+
+    ``page`` is the file name the text belongs to (for ``](#local)`` links); ``anchors`` maps
+    a page's file name to its :func:`anchor_map`. A link whose target is unknown is left as
+    written, for the build to report.
+    """
+    def swap(m: re.Match) -> str:
+        target = Path(m[1]).name if m[1] else page
+        new = anchors.get(target, {}).get(m[2], m[2])
+        return f"]({m[1]}#{new})"
+
+    return _LINK.sub(swap, text)
+
+
+def translate_notebook(nb: dict, entries: list[Entry], lang: str = LANG, *, page: str = "",
+                       anchors: dict[str, dict[str, str]] | None = None) -> dict:
     """The notebook in ``lang``: every text cell replaced by its translation, code untouched.
 
     A cell without a current translation keeps its English text (``build`` reports it).
+    ``anchors`` (see :func:`relink`) repoints heading links at the translated headings.
     """
     out = copy.deepcopy(nb)
     by_id = {e.id: e for e in entries if e.kind == "cell" and e.sha != "TODO"}
     for cell in out["cells"]:
         e = by_id.get(cell.get("id"))
         if cell["cell_type"] == "markdown" and e is not None:
-            lines = e.text.split("\n")
+            lines = relink(e.text, page, anchors or {}).split("\n")
             cell["source"] = [line + "\n" for line in lines[:-1]] + [lines[-1]]
     out["metadata"]["course_language"] = lang
     return out
@@ -259,19 +318,25 @@ def build(out: Path, lang: str = LANG) -> list[str]:
     Returns the problems found; a page with no table at all is written in English.
     """
     reported = []
+    tables = {}
     for page in pages():
+        path = table_path(page, lang)
+        tables[page] = parse_table(path) if path.exists() else []
+    anchors = {page.name: anchor_map(page, entries) for page, entries in tables.items()}
+    for page, entries in tables.items():
         target = out / page.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         reported += problems(page, lang)
-        path = table_path(page, lang)
-        entries = parse_table(path) if path.exists() else []
         if page.suffix == ".md":
-            text = next((e.text + "\n" for e in entries if e.kind == "page"), None)
+            text = next((e.text + "\n" for e in entries if e.kind == "page" and e.sha != "TODO"),
+                        None)
+            text = relink(text, page.name, anchors) if text else None
             target.write_text(text or page.read_text(encoding="utf-8"), encoding="utf-8")
         else:
             nb = json.loads(page.read_text(encoding="utf-8"))
-            target.write_text(json.dumps(translate_notebook(nb, entries, lang), indent=1,
-                                         ensure_ascii=False) + "\n", encoding="utf-8")
+            nb = translate_notebook(nb, entries, lang, page=page.name, anchors=anchors)
+            target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n",
+                              encoding="utf-8")
     return reported
 
 
