@@ -209,3 +209,48 @@ def test_slugs_are_mysts():
         "53-a-fully-masked-row-zeros-never-nan"
     assert tool.slug("5.3 完全被掩码的一行：全是零，不是 NaN") == "53-完全被掩码的一行全是零不是-nan"
     assert tool.slug("The `Residual` wrapper and $x + f(x)$") == "the-residual-wrapper-and-"
+
+
+# ------------------------------------------------------------------ the real book
+
+
+def test_every_chinese_page_has_its_english_twins_code(tmp_path):
+    tool.build(tmp_path)
+    for page in tool.pages():
+        if page.suffix != ".ipynb":
+            continue
+        english = json.loads(page.read_text(encoding="utf-8"))
+        chinese = json.loads((tmp_path / page.relative_to(ROOT)).read_text(encoding="utf-8"))
+        code = [[(c["id"], c["source"], c["metadata"]) for c in nb["cells"]
+                 if c["cell_type"] != "markdown"] for nb in (english, chinese)]
+        assert code[0] == code[1], page.name
+        assert [c["id"] for c in english["cells"]] == [c["id"] for c in chinese["cells"]]
+
+
+def test_the_chinese_site_tree_has_the_books_pages_in_chinese(tmp_path):
+    import yaml
+
+    tool.site(tmp_path / "src")
+    config = yaml.safe_load((tmp_path / "src" / "_config.yml").read_text(encoding="utf-8"))
+    toc = yaml.safe_load((tmp_path / "src" / "_toc.yml").read_text(encoding="utf-8"))
+    english_toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    assert config["sphinx"]["config"]["language"] == "zh_CN"
+    assert config["sphinx"]["config"]["course_edition"] == "zh"
+    assert config["title"] == tool.book_text()["title"] != "Attention, from the ground up"
+    files = [[c["file"] for p in t["parts"] for c in p["chapters"]] for t in (toc, english_toc)]
+    assert files[0] == files[1] and toc["root"] == english_toc["root"]
+    assert tool.caption_problems() == []
+    assert [p["caption"] for p in toc["parts"]][0] == "注意力"
+    for rel in tool.SITE_LINKS:
+        assert (tmp_path / "src" / rel).resolve() == ROOT / rel
+
+
+def test_twin_links_cross_between_the_site_roots():
+    spec = importlib.util.spec_from_file_location("course_book", ROOT / "book" / "_ext" /
+                                                  "course_book.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    # English _build/html/book/05_masking.html <-> _build/html/zh/book/05_masking.html
+    assert ext.twin_href("book/05_masking", "en") == "../zh/book/05_masking.html"
+    assert ext.twin_href("book/05_masking", "zh") == "../../book/05_masking.html"
+    assert ext.twin_href("index", "en") == "zh/index.html"
