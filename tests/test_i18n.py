@@ -7,8 +7,10 @@ term translated another way, code that would differ between the editions.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -254,3 +256,75 @@ def test_twin_links_cross_between_the_site_roots():
     assert ext.twin_href("book/05_masking", "en") == "../zh/book/05_masking.html"
     assert ext.twin_href("book/05_masking", "zh") == "../../book/05_masking.html"
     assert ext.twin_href("index", "en") == "zh/index.html"
+
+
+# ------------------------------------------------------------------ tr(en, zh) pairs in the code
+
+CJK = re.compile("[\u4e00-\u9fff]")
+
+
+def _sources() -> list[tuple[str, str]]:
+    """Every code cell of the chapters and every course_lib module: (where, source)."""
+    found = []
+    for page in tool.pages():
+        if page.suffix == ".ipynb":
+            nb = json.loads(page.read_text(encoding="utf-8"))
+            found += [(f"{page.name} cell {c['id']}", "".join(c["source"]))
+                      for c in nb["cells"] if c["cell_type"] == "code"]
+    found += [(str(p.relative_to(ROOT)), p.read_text(encoding="utf-8"))
+              for p in sorted((ROOT / "course_lib").rglob("*.py"))]
+    return found
+
+
+def _tr_calls(source: str) -> list[ast.Call]:
+    try:
+        tree = ast.parse("\n".join(line for line in source.split("\n")
+                                   if not line.lstrip().startswith(("%", "!"))))
+    except SyntaxError:
+        return []
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and getattr(n.func, "id", getattr(n.func, "attr", None)) == "tr"]
+
+
+def _fields(node: ast.AST) -> list[str]:
+    """The formatted fields of an f-string (their expressions and format specs), sorted."""
+    return sorted(ast.dump(v) for v in ast.walk(node) if isinstance(v, ast.FormattedValue))
+
+
+def tr_problems(where: str, source: str) -> list[str]:
+    """What is wrong with the tr(en, zh) calls of one piece of code."""
+    out = []
+    for call in _tr_calls(source):
+        args = call.args + [k.value for k in call.keywords]
+        if len(args) != 2 or not all(isinstance(a, (ast.Constant, ast.JoinedStr)) for a in args):
+            out.append(f"{where} line {call.lineno}: tr needs two string literals (en, zh)")
+            continue
+        en, zh = args
+        if _fields(en) != _fields(zh):
+            out.append(f"{where} line {call.lineno}: the English and Chinese texts format"
+                       " different fields")
+        text = ast.unparse(zh)
+        if not CJK.search(text) and re.search(r"[A-Za-z]{3,}", text):
+            out.append(f"{where} line {call.lineno}: the Chinese text has no Chinese")
+    return out
+
+
+def test_every_tr_pair_formats_the_same_fields_and_the_chinese_is_chinese():
+    problems = [p for where, source in _sources() for p in tr_problems(where, source)]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("code,expected", [
+    ('tr(f"loss {x:.3f}", f"损失 {x:.2f}")', "format different fields"),
+    ('tr(f"loss {x}", f"损失 {y}")', "format different fields"),
+    ('tr("loss", "loss")', "has no Chinese"),
+    ('tr("loss", name)', "two string literals"),
+    ('tr("loss")', "two string literals"),
+])
+def test_the_tr_check_catches_a_bad_pair(code, expected):
+    (problem,) = tr_problems("x", code)
+    assert expected in problem
+
+
+def test_the_tr_check_passes_a_good_pair():
+    assert tr_problems("x", 'print(tr(f"{n} steps", f"{n} 步"))\ntr("Loss", "损失")') == []
