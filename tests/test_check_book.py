@@ -53,7 +53,11 @@ PAGES = {
 }
 ZH_PAGES = {"zh/clean.html": page("<p>中文</p>", twin=TWIN.replace("_static", "../_static"),
                                   lang="zh-CN"),
-            "zh/no_lang.html": page("<p>中文</p>", twin=TWIN.replace("_static", "../_static"))}
+            "zh/no_lang.html": page("<p>中文</p>", twin=TWIN.replace("_static", "../_static")),
+            "zh/english.html": page("<p>中文。</p><div class='cell_output'><p>The model "
+                                    "scores well on both sets here.</p></div><pre>print('a b c"
+                                    " d e f g h')</pre><p>见 Attention Is All You Need。</p>",
+                                    twin=TWIN.replace("_static", "../_static"), lang="zh-CN")}
 
 
 if MATHJAX is not None:
@@ -157,3 +161,9 @@ def test_a_chinese_page_must_say_it_is_chinese(reports):
     assert reports["zh/clean.html"].ok, reports["zh/clean.html"].links
     assert Path(reports["zh/clean.html"].screenshot).name == "zh-clean.png"
     assert reports["zh/no_lang.html"].links == ['a Chinese page without <html lang="zh-CN">']
+
+
+def test_an_english_sentence_on_a_chinese_page_fails(reports):
+    r = reports["zh/english.html"]
+    assert r.english == ["The model scores well on both sets here"], r.english  # not code, not 5
+    assert not r.ok and "English on a Chinese page" in check_book.format_report([r], 1280)

@@ -12,7 +12,11 @@ Every page of ``_build/html`` is opened with every folded cell expanded; the che
 - any console error or uncaught exception;
 - a book page without its link to its twin in the other language (``a.course-twin``, see
   book/_ext/course_book.py), a twin link to a page that was not built, and a Chinese page
-  (under ``zh/``) not marked ``<html lang="zh-CN">``.
+  (under ``zh/``) not marked ``<html lang="zh-CN">``;
+- on a Chinese page, an English sentence a reader sees (:data:`ENGLISH_RUN` or more English
+  words in a row outside code, math and the sidebars, e.g. a printed line or a table header
+  left untranslated). Pages listed in :data:`ENGLISH_ALLOWED` (the references' titles) are
+  exempt.
 
 It saves one full-page screenshot per page (``_build/check-book/01.png`` for chapter 1,
 ``intro.png`` ...; the Chinese edition's ``zh-01.png`` ...). Run it with ``make check-book`` after ``make book``; it needs
@@ -156,6 +160,29 @@ UNEXPECTED_ERRORS_JS = """
 """
 
 
+# Chinese pages: a run of this many English words outside code is an untranslated sentence.
+ENGLISH_RUN = 6
+ENGLISH_ALLOWED = {"zh/book/references.html"}  # works are cited by their English titles
+ENGLISH_RUNS_JS = r"""
+(run) => {
+  const root = document.querySelector('main') || document.body;
+  const skip = 'pre, code, .math, mjx-container, .cell_input, script, style, nav, ' +
+               '.headerlink, .bd-sidebar-primary, .bd-sidebar-secondary, .course-twin';
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const found = [];
+  const pattern = new RegExp('(?:[A-Za-z][A-Za-z\'-]*[\\s,;:]+){' + (run - 1) +
+                             ',}[A-Za-z][A-Za-z\'-]*');
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (!node.parentElement || node.parentElement.closest(skip)) continue;
+    const m = node.textContent.match(pattern);
+    if (m) found.push(m[0].slice(0, 80));
+  }
+  return found;
+}
+"""
+
+
 @dataclass
 class PageReport:
     """What the check found on one page."""
@@ -166,11 +193,13 @@ class PageReport:
     requests: list = field(default_factory=list)   # non-local requests and remote references
     console: list = field(default_factory=list)    # console errors and uncaught exceptions
     links: list = field(default_factory=list)      # missing or dead links to the twin page
+    english: list = field(default_factory=list)    # English sentences on a Chinese page
     screenshot: str = ""
 
     @property
     def ok(self) -> bool:
-        return not (self.problems or self.requests or self.console or self.links)
+        return not (self.problems or self.requests or self.console or self.links
+                    or self.english)
 
     def counts(self) -> dict:
         """Number of overflowing boxes per kind."""
@@ -272,6 +301,8 @@ def check_page(context, page_path: Path, html_dir: Path, out_dir: Path | None,
         report.problems += page.evaluate(LINE_FITS_JS, LINE_LENGTH)
         for error in page.evaluate(UNEXPECTED_ERRORS_JS):
             report.console.append(f"error output in a cell not tagged raises-exception: {error}")
+        if report.page.startswith("zh/") and report.page not in ENGLISH_ALLOWED:
+            report.english = page.evaluate(ENGLISH_RUNS_JS, ENGLISH_RUN)
         for url in page.evaluate(REMOTE_REFS_JS):
             if url not in report.requests:
                 report.requests.append(url)
@@ -320,6 +351,8 @@ def format_report(reports: list[PageReport], width: int) -> str:
             lines.append(f"{r.page}: console error: {msg}")
         for msg in r.links:
             lines.append(f"{r.page}: {msg}")
+        for text in r.english:
+            lines.append(f"{r.page}: English on a Chinese page: {text!r}")
     lines.append("")
     lines.append(f"{'page':<44} {'code':>9} {'output':>9} {'equation':>9} {'other':>6} "
                  f"{'net':>4} {'errors':>6} {'twin':>5}")
