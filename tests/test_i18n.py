@@ -328,3 +328,15 @@ def test_the_tr_check_catches_a_bad_pair(code, expected):
 
 def test_the_tr_check_passes_a_good_pair():
     assert tr_problems("x", 'print(tr(f"{n} steps", f"{n} 步"))\ntr("Loss", "损失")') == []
+
+
+def test_the_nbval_tree_switches_each_kernel_to_chinese_and_changes_nothing_else(tmp_path):
+    tool.site(tmp_path / "plain")
+    tool.site(tmp_path / "nbval", set_language=True)
+    for page in tool.pages():
+        if page.suffix == ".ipynb":
+            plain, nbval = (json.loads((tmp_path / t / page.relative_to(ROOT))
+                                       .read_text(encoding="utf-8")) for t in ("plain", "nbval"))
+            first = nbval["cells"].pop(0)
+            assert "".join(first["source"]) == 'import os\nos.environ["COURSE_LANG"] = "zh"'
+            assert nbval == plain

@@ -22,7 +22,9 @@ Commands (``python tools/i18n.py ...``)::
                              cell whose text is no longer the English one
     build OUT                write the Chinese pages (book/*.ipynb, book/*.md) under OUT
     site OUT                 the Chinese edition's Jupyter Book source tree (pages, _config.yml,
-                             _toc.yml, links to book/_static and the rest): `make book` builds it
+                             _toc.yml, links to book/_static and the rest): `make book` builds it;
+                             with --set-language each notebook's first cell sets COURSE_LANG, so
+                             `make test` runs the Chinese pages under nbval
 
 PAGE is an English source, ``book/01_attention_essence.ipynb`` or ``book/intro.md``.
 """
@@ -322,10 +324,19 @@ def write_if_changed(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def build(out: Path, lang: str = LANG) -> list[str]:
+def language_cell(lang: str = LANG) -> dict:
+    """A first code cell that switches a kernel to ``lang``: for running the edition under
+    nbval, whose kernels inherit the English environment of ``make test``."""
+    return {"id": "course-language", "cell_type": "code", "execution_count": None,
+            "metadata": {}, "outputs": [],
+            "source": ["import os\n", f"os.environ[\"COURSE_LANG\"] = \"{lang}\""]}
+
+
+def build(out: Path, lang: str = LANG, *, set_language: bool = False) -> list[str]:
     """Write every page of the ``lang`` edition under ``out`` (same relative paths).
 
     Returns the problems found; a page with no table at all is written in English.
+    ``set_language`` puts :func:`language_cell` first in every notebook (for nbval).
     """
     reported = []
     tables = {}
@@ -344,6 +355,8 @@ def build(out: Path, lang: str = LANG) -> list[str]:
         else:
             nb = json.loads(page.read_text(encoding="utf-8"))
             nb = translate_notebook(nb, entries, lang, page=page.name, anchors=anchors)
+            if set_language:
+                nb["cells"].insert(0, language_cell(lang))
             write_if_changed(target, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return reported
 
@@ -370,7 +383,7 @@ def caption_problems(lang: str = LANG) -> list[str]:
             f" book/{lang}/_book.yml" for p in toc.get("parts", []) if p["caption"] not in known]
 
 
-def site(out: Path, lang: str = LANG) -> list[str]:
+def site(out: Path, lang: str = LANG, *, set_language: bool = False) -> list[str]:
     """Write the ``lang`` edition's Jupyter Book source tree under ``out``; return problems.
 
     ``out`` gets the translated pages (:func:`build`), a ``_config.yml`` and ``_toc.yml``
@@ -381,7 +394,7 @@ def site(out: Path, lang: str = LANG) -> list[str]:
     import yaml
 
     out.mkdir(parents=True, exist_ok=True)
-    reported = build(out, lang) + caption_problems(lang)
+    reported = build(out, lang, set_language=set_language) + caption_problems(lang)
     text = book_text(lang)
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     config["title"] = text["title"]
@@ -409,10 +422,14 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("page", type=Path)
     m.add_argument("ids", nargs="*")
     sub.add_parser("build").add_argument("out", type=Path)
-    sub.add_parser("site").add_argument("out", type=Path)
+    site_parser = sub.add_parser("site")
+    site_parser.add_argument("out", type=Path)
+    site_parser.add_argument("--set-language", action="store_true",
+                             help="first cell of each notebook sets COURSE_LANG (for nbval)")
     args = parser.parse_args(argv)
     if args.command in ("build", "site"):
-        found = (build if args.command == "build" else site)(args.out.resolve())
+        found = (build(args.out.resolve()) if args.command == "build" else
+                 site(args.out.resolve(), set_language=args.set_language))
         print("\n".join(f"warning: {line}" for line in found)
               or "every page translated and current")
         return 0
