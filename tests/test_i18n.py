@@ -180,3 +180,28 @@ def test_the_glossary_parser_reads_the_books_terms():
     assert terms["attention weight"] == ["权重", "注意力权重"]
     assert terms["causal mask"] == ["因果掩码", "序列掩码"]
     assert terms["token"] == ["词元"]
+
+
+# ------------------------------------------------------------------ the book's own tables
+
+
+def _term_rows(text: str, heading: str) -> list[list[str]]:
+    """The body rows of the first pipe table after ``heading`` (a ``## ...`` line)."""
+    lines = text.split("\n")
+    rows = []
+    for line in lines[lines.index(heading):]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and not set(cells[0]) <= set("-"):
+            rows.append(cells)
+        elif rows and not line.startswith("|"):
+            break
+    return rows[1:]  # without the header row
+
+
+def test_the_chinese_glossary_has_exactly_the_english_glossarys_terms():
+    english = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8")
+    (page,) = tool.parse_table(ROOT / "book" / "zh" / "glossary.md")
+    en_rows = [(r[0], r[1]) for r in _term_rows(english, "## Terms")]
+    zh_rows = [(r[1], r[0]) for r in _term_rows(page.text, "## 术语")]
+    assert len(en_rows) > 90
+    assert zh_rows == en_rows  # 中文 | English, the same Chinese for the same term, same order
