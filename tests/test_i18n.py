@@ -349,3 +349,42 @@ def test_the_nbval_tree_switches_each_kernel_to_chinese_and_changes_nothing_else
             first = nbval["cells"].pop(0)
             assert "".join(first["source"]) == 'import os\nos.environ["COURSE_LANG"] = "zh"'
             assert nbval == plain
+
+# ------------------------------------------------------------------ the book's own tables
+
+
+def _term_rows(text: str, heading: str) -> list[list[str]]:
+    """The body rows of the first pipe table after ``heading`` (a ``## ...`` line)."""
+    lines = text.split("\n")
+    rows = []
+    for line in lines[lines.index(heading):]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and not set(cells[0]) <= set("-"):
+            rows.append(cells)
+        elif rows and not line.startswith("|"):
+            break
+    return rows[1:]  # without the header row
+
+
+def test_the_chinese_glossary_has_exactly_the_english_glossarys_terms():
+    english = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8")
+    (page,) = tool.parse_table(ROOT / "book" / "zh" / "glossary.md")
+    en_rows = [(r[0], r[1]) for r in _term_rows(english, "## Terms")]
+    zh_rows = [(r[1], r[0]) for r in _term_rows(page.text, "## 术语")]
+    assert len(en_rows) > 90
+    assert zh_rows == en_rows  # 中文 | English, the same Chinese for the same term, same order
+
+
+def test_readme_zh_is_translated_from_the_current_readme():
+    """README.zh.md is a whole-file twin: its first line records the English text's hash."""
+    english = (ROOT / "README.md").read_text(encoding="utf-8")
+    chinese = (ROOT / "README.zh.md").read_text(encoding="utf-8")
+    recorded = re.match(r"<!-- en:([0-9a-f]{12}) -->\n", chinese)
+    assert recorded, "README.zh.md must start with <!-- en:<text_sha of README.md> -->"
+    assert recorded[1] == tool.text_sha(english), (
+        "README.md changed after README.zh.md was translated: update the translation, then"
+        f" its first line to <!-- en:{tool.text_sha(english)} -->")
+    assert "[README.zh.md](README.zh.md)" in english.split("\n\n", 2)[1]
+    assert "[README.md](README.md)" in chinese.split("\n\n", 2)[1]
+    for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", english):
+        assert f"]({image})" in chinese
