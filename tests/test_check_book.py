@@ -56,7 +56,10 @@ ZH_PAGES = {"zh/clean.html": page("<p>中文</p>", twin=TWIN.replace("_static", 
             "zh/no_lang.html": page("<p>中文</p>", twin=TWIN.replace("_static", "../_static")),
             "zh/english.html": page("<p>中文。</p><div class='cell_output'><p>The model "
                                     "scores well on both sets here.</p></div><pre>print('a b c"
-                                    " d e f g h')</pre><p>见 Attention Is All You Need。</p>",
+                                    " d e f g h')</pre><p>见 Attention Is All You Need。</p>"
+                                    "<p>例句 <em>The Law will never be perfect, but its"
+                                    " application</em>。</p><table><tr><td>one two three four"
+                                    " five six seven</td></tr></table>",
                                     twin=TWIN.replace("_static", "../_static"), lang="zh-CN")}
 
 

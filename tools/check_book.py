@@ -15,7 +15,7 @@ Every page of ``_build/html`` is opened with every folded cell expanded; the che
   (under ``zh/``) not marked ``<html lang="zh-CN">``;
 - on a Chinese page, an English sentence a reader sees (:data:`ENGLISH_RUN` or more English
   words in a row outside code, math and the sidebars, e.g. a printed line or a table header
-  left untranslated). Pages listed in :data:`ENGLISH_ALLOWED` (the references' titles) are
+  left untranslated; quoted or example English, in italics, quotes or table cells, is meant). Pages listed in :data:`ENGLISH_ALLOWED` (the references' titles) are
   exempt.
 
 It saves one full-page screenshot per page (``_build/check-book/01.png`` for chapter 1,
@@ -166,8 +166,11 @@ ENGLISH_ALLOWED = {"zh/book/references.html"}  # works are cited by their Englis
 ENGLISH_RUNS_JS = r"""
 (run) => {
   const root = document.querySelector('main') || document.body;
+  // Quoted and example English is the point where it appears: italics and quotes (the
+  // notes' example sentence, a paper's words), table cells (the data a chapter prints).
   const skip = 'pre, code, .math, mjx-container, .cell_input, script, style, nav, ' +
-               '.headerlink, .bd-sidebar-primary, .bd-sidebar-secondary, .course-twin';
+               '.headerlink, .bd-sidebar-primary, .bd-sidebar-secondary, .course-twin, ' +
+               'em, i, q, cite, blockquote, td';
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   const found = [];
   const pattern = new RegExp('(?:[A-Za-z][A-Za-z\'-]*[\\s,;:]+){' + (run - 1) +
