@@ -388,3 +388,10 @@ def test_readme_zh_is_translated_from_the_current_readme():
     assert "[README.md](README.md)" in chinese.split("\n\n", 2)[1]
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", english):
         assert f"]({image})" in chinese
+
+
+def test_the_chinese_edition_is_complete_and_current():
+    """Every text cell of every page translated, none stale, the glossary's terms used."""
+    problems = [line for page in tool.pages() for line in tool.problems(page)]
+    problems += tool.caption_problems()
+    assert not problems, "python tools/i18n.py status:\n" + "\n".join(problems)
