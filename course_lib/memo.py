@@ -82,7 +82,7 @@ def remember(name: str, compute: Callable[[], T], *, modules: Iterable[nn.Module
         memo = torch.load(stored, weights_only=False)  # written by this build, trusted
         for module, state in zip(modules, memo["modules"]):
             module.load_state_dict(state)
-        if files is not None:
+        if files is not None and saved_files.exists():
             shutil.copytree(saved_files, files, dirs_exist_ok=True)
         _set_random_state(memo["random"])
         return memo["result"]
@@ -90,7 +90,7 @@ def remember(name: str, compute: Callable[[], T], *, modules: Iterable[nn.Module
     memo = {"result": result, "modules": [m.state_dict() for m in modules],
             "random": _random_state()}
     stored.parent.mkdir(parents=True, exist_ok=True)
-    if files is not None:
+    if files is not None and Path(files).exists():  # a failed run may have written none
         shutil.copytree(files, saved_files, dirs_exist_ok=True)
     partial = stored.with_suffix(".partial")
     torch.save(memo, partial)
