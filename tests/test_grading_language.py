@@ -1,0 +1,326 @@
+"""The grader in Chinese: every text a learner or teacher reads has both languages, and the
+language reaches ``check`` and ``course-grade`` (course_lib/grading/language.py).
+
+Static part: every string literal of the checks (hints, case titles, mistake names) and of the
+message sites of registry.py / runner.py / cli.py is a ``tr("English", "中文")`` pair (that each
+pair formats the same fields, and that its Chinese is Chinese, is tests/test_i18n.py's check of
+every ``tr`` in course_lib). Dynamic part: ``check`` in each language, the English default
+unchanged, and ``course-grade`` run on a wrong notebook and on a Chinese exercise notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import concurrent.futures
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from course_lib.grading import check, set_language
+from course_lib.grading.cli import format_report
+from course_lib.grading.language import grader_language, graded_in
+from course_lib.grading.runner import NotebookReport
+
+ROOT = Path(__file__).resolve().parents[1]
+GRADING = ROOT / "course_lib" / "grading"
+CHECKS = sorted((GRADING / "checks").glob("[a-z]*.py"))
+CJK = re.compile("[\u4e00-\u9fff]")
+WORD = re.compile(r"^[A-Za-z]{2,}$")
+
+# Strings of the checks that are code, not text: argument values, names of the returned
+# tensors (``what=``), switches of the reference's wrong variants. Everything else a check
+# writes that holds an English word must be a tr(...) pair.
+CODE = {"weights", "out", "ids", "beam", "token", "score", "(beam, token, score)", "embeddings", "logits",
+        "rnn", "lstm", "gru", "transformer", "kind", "recurrent", "convolutional", "tanh", "activation", "relu",
+        "gelu", "mean", "loss", "mask", "lengths", "ok", "none", "gamma", "beta", "weight", "bias",
+        "interleaved", "sin", "cos", "halves", "rates", "memory", "sca", "decoder", "queries from memory",
+        "FFN", "normalised memory"}
+
+
+def _english(text: str) -> bool:
+    """Does the text hold an English word (outside f-string fields and `code`)?"""
+    text = re.sub(r"\{[^{}]*(\{[^{}]*\}[^{}]*)*\}", " ", text)
+    text = re.sub(r"`[^`]*`", " ", text)
+    for token in text.split():
+        token = token.strip("()[],.;:'\"!?<>")
+        if WORD.match(token.removesuffix("'s")):
+            return True
+    return False
+
+
+def _text(node: ast.AST) -> str:
+    return node.value if isinstance(node, ast.Constant) else ast.unparse(node)[2:-1]
+
+
+def _is_str(node: ast.AST) -> bool:
+    return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
+
+
+def untranslated_literals(source: str) -> list[tuple[int, str]]:
+    """The string literals of a checks module that a learner may read and that are not in tr().
+
+    Left out: docstrings, the arguments of ``exercise(...)`` (registry metadata), of ``tr``
+    itself, of ``isinstance`` / ``getattr`` / ``spying`` / ``dict``, indices that read
+    (``x["w_q"]``), comparisons, and the parts of an f-string.
+    """
+    tree = ast.parse(source)
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and body and \
+                isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            skip.add(id(body[0].value))
+        inner = []
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            if name in ("exercise", "tr", "getattr", "setattr", "hasattr", "isinstance", "spying", "dict"):
+                inner = [node]
+            inner += [kw.value for kw in node.keywords if kw.arg in ("dtype", "approximate", "reduction")]
+        elif isinstance(node, ast.JoinedStr):
+            inner = node.values
+        elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Store):
+            inner = [node.slice]
+        elif isinstance(node, ast.Compare):
+            inner = [node]
+        for part in inner:
+            skip.update(id(sub) for sub in ast.walk(part))
+    return [(n.lineno, _text(n)) for n in ast.walk(tree)
+            if id(n) not in skip and _is_str(n) and _english(_text(n)) and _text(n) not in CODE]
+
+
+@pytest.mark.parametrize("path", CHECKS, ids=[p.name for p in CHECKS])
+def test_every_hint_case_and_mistake_of_the_checks_is_a_tr_pair(path):
+    found = untranslated_literals(path.read_text(encoding="utf-8"))
+    assert not found, "\n".join(f"{path.name} line {n}: {text!r} is not in tr(en, zh)" for n, text in found)
+
+
+@pytest.mark.parametrize("code", [
+    'with g.case("a random input"):\n    pass',
+    'g.assert_close(a, b, hint="normalise along the last axis")',
+    'g.assert_close(a, b, hint=tr("x y", "甲"), mistakes={"the wrong axis": w})',
+    'found["the mask inverted"] = w',
+    'def mistake() -> str:\n    return "scores not scaled"',
+    'g.expect(ok, f"got {n} rows")',
+    'hint = tr("a b", "甲") + "; keep the query axis"',
+])
+def test_an_english_hint_outside_tr_is_caught(code):
+    assert untranslated_literals(code)
+
+
+def test_pairs_and_code_strings_pass():
+    code = ('with g.case(tr("a random input", "随机输入")):\n'
+            '    g.assert_close(a, b, what="weights", hint=tr(f"got {n} rows", f"得到 {n} 行"),\n'
+            '                   mistakes={tr("the wrong axis", "错误的轴"): w})\n'
+            'x = y[\"w_q\"]\nif mistake == "halves": pass\n'
+            '@exercise("masks.causal_mask", name="causal_mask", description="causal_mask(L) -> mask")\n'
+            'def _(candidate, g):\n    """The docstring is for developers."""\n')
+    assert untranslated_literals(code) == []
+
+
+# -- registry.py, runner.py, cli.py: the messages a learner or teacher reads ---------------------
+_RAISED = {"CaseFailed", "NotebookError", "RuntimeError"}
+_RETURNS_TEXT = {"_describe_error", "_output_problem", "_usage_error", "_shown", "verdict"}
+
+
+def message_site_problems(source: str) -> list[tuple[int, str]]:
+    """English literals at the message sites of the grading loop that are not in tr().
+
+    Sites: the text of ``CaseFailed`` / ``NotebookError`` / ``RuntimeError`` and of
+    ``Problem(kind, text)``, ``print(...)``, ``bar.write(...)``, assignments to ``message``
+    (a name or an attribute), ``lines.append(...)``, the case tuples appended to ``cases``, and
+    what the functions that make text return.
+    """
+    tree = ast.parse(source)
+    sites: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            if name in _RAISED | {"print", "write"}:
+                sites += node.args[:1]
+            elif name == "Problem":
+                sites += node.args[1:2]
+            elif name == "append" and node.args:
+                sites += node.args[0].elts if isinstance(node.args[0], ast.Tuple) else node.args[:1]
+        elif isinstance(node, ast.Assign) and any(getattr(t, "id", getattr(t, "attr", "")) in ("message", "text")
+                                                  for t in node.targets):
+            sites.append(node.value)
+        elif isinstance(node, ast.FunctionDef) and node.name in _RETURNS_TEXT:
+            sites += [r.value for r in ast.walk(node) if isinstance(r, ast.Return) and r.value is not None]
+    found = []
+    for site in sites:
+        stack = [site]
+        while stack:  # the literal parts of "+" and "a if c else b"; a tr(...) call is fine
+            node = stack.pop()
+            if isinstance(node, ast.BinOp):
+                stack += [node.left, node.right]
+            elif isinstance(node, ast.IfExp):
+                stack += [node.body, node.orelse]
+            elif isinstance(node, ast.Dict):
+                stack += node.values
+            elif _is_str(node) and _english(_text(node)):
+                found.append((node.lineno, _text(node)))
+    return found
+
+
+@pytest.mark.parametrize("name", ["registry.py", "runner.py", "cli.py"])
+def test_the_grading_loops_messages_are_tr_pairs(name):
+    found = message_site_problems((GRADING / name).read_text(encoding="utf-8"))
+    assert not found, "\n".join(f"{name} line {n}: {text!r} is not in tr(en, zh)" for n, text in found)
+
+
+def test_an_english_message_outside_tr_is_caught():
+    code = ('raise CaseFailed(f"{what} has shape {s}")\n'
+            'report.message = "not graded"\n'
+            'problems.append(Problem("timeout", tr("timed out", "超时") + " and ignored"))\n')
+    assert sorted(n for n, _ in message_site_problems(code)) == [1, 2, 3]
+
+
+# -- which language ------------------------------------------------------------------------------
+@pytest.mark.parametrize("option,environ,expected", [
+    ("zh", {"LANG": "en_US.UTF-8"}, "zh"),
+    ("en", {"COURSE_LANG": "zh", "LANG": "zh_CN.UTF-8"}, "en"),
+    (None, {}, "en"),
+    (None, {"LANG": "C.UTF-8"}, "en"),
+    (None, {"LANG": "zh_CN.UTF-8"}, "zh"),
+    (None, {"LANG": "en_GB.UTF-8", "LC_MESSAGES": "zh_TW.UTF-8"}, "zh"),
+    (None, {"LANG": "zh_CN.UTF-8", "LC_ALL": "en_US.UTF-8"}, "en"),  # LC_ALL decides first
+    (None, {"LANG": "zh_CN.UTF-8", "LC_ALL": ""}, "zh"),  # empty counts as unset
+    (None, {"COURSE_LANG": "zh_CN.UTF-8", "LANG": "en_US.UTF-8"}, "zh"),  # the course's switch first
+    (None, {"COURSE_LANG": "en", "LC_ALL": "zh_CN.UTF-8"}, "en"),
+])
+def test_course_grade_chooses_its_language(option, environ, expected):
+    assert grader_language(option, environ) == expected
+
+
+def test_a_bad_language_is_refused_naming_it():
+    with pytest.raises(ValueError, match="lang"):
+        grader_language("fr", {})
+    with pytest.raises(ValueError, match="COURSE_LANG"):
+        grader_language(None, {"COURSE_LANG": "fr"})
+    with pytest.raises(ValueError, match="lang"):
+        set_language("chinese")
+
+
+def test_graded_in_exports_the_language_and_restores_the_environment(monkeypatch):
+    monkeypatch.setenv("COURSE_LANG", "en")
+    monkeypatch.delenv("COURSE_GRADE_LANG", raising=False)
+    with graded_in("zh"):
+        assert os.environ["COURSE_LANG"] == os.environ["COURSE_GRADE_LANG"] == "zh"
+        assert set_language("en") == "zh"  # course-grade chose: the notebook's call does nothing
+    assert os.environ["COURSE_LANG"] == "en" and "COURSE_GRADE_LANG" not in os.environ
+
+
+# -- check() in each language ----------------------------------------------------------------
+def _softmax_over_queries(x, dim=-1):
+    return torch.softmax(x, dim=0)
+
+
+def _causal_without_diagonal(L):
+    return torch.ones(L, L).tril(-1).bool()
+
+
+def test_check_speaks_the_language_set_and_names_the_mistake_in_it(monkeypatch, capsys):
+    monkeypatch.delenv("COURSE_GRADE_LANG", raising=False)
+    monkeypatch.delenv("COURSE_LANG", raising=False)
+    assert set_language("zh") == "zh"
+    result = check("masks.causal_mask", _causal_without_diagonal)
+    printed = capsys.readouterr().out
+    assert printed.startswith("[未通过] masks.causal_mask：") and "分。" in printed
+    assert "差一错误：排除了对角线" in printed  # the mistake, named in Chinese
+    assert all(CJK.search(title) for title, _, _ in result.cases)
+    assert not re.search(r"\b(looks like|the mask|expected|Failed)\b", printed)
+    set_language("en")
+    english = check("masks.causal_mask", _causal_without_diagonal, quiet=True)
+    assert "an off-by-one: the diagonal is excluded" in english.message and not CJK.search(english.verdict())
+
+
+def test_the_english_default_is_unchanged(monkeypatch):
+    monkeypatch.delenv("COURSE_LANG", raising=False)
+    result = check("attention.softmax", _softmax_over_queries, quiet=True)
+    # The verdict as the grader printed it before it was bilingual, byte for byte.
+    assert result.verdict() == (
+        "[FAIL] attention.softmax: 1/9 points. Failed 8 of 9 checks:\n"
+        "  1. a random (4, 7) input, normalised along the last axis: looks like normalising "
+        "over the wrong axis (dim=0). each row should become positive weights summing to one\n"
+        "  2. extra leading batch dimensions, shape (2, 3, 5): looks like normalising over "
+        "the wrong axis (dim=0). only the last axis is normalised; the others are batch axes\n"
+        "  3. the `dim` argument: shape (2, 5, 3) with dim=1: looks like normalising over "
+        "the wrong axis (dim=0). normalise along the axis `dim` names\n"
+        "  4. logits of about ±1e4 neither overflow nor give NaN: output differs from the "
+        "reference (max abs error 1). looks like exp() overflowing or underflowing for scores "
+        "of about ±1e4 (no max-subtraction?): a softmax is unchanged when every score of one "
+        "query is shifted by the same amount\n"
+        "  5. -inf logits get exactly zero weight and the rest still sum to one: output differs "
+        "from the reference (max abs error 0.592). exp(-inf) is 0: a -inf logit should simply "
+        "drop out\n"
+        "  6. a slice of only -inf (a query with every key masked) gives zeros, not NaN: output "
+        "differs from the reference (max abs error 0.747). every exp() in that slice is 0, "
+        "so the sum is 0 and 0 / 0 is NaN: such a slice must come out as zeros, and the other "
+        "slices as usual\n"
+        "  7. written without PyTorch's own softmax (the task's rule for this exercise): your "
+        "softmax calls PyTorch's own softmax; this exercise asks you to write it from exp() "
+        "and a sum (from exercise 3 on, the built-in one is allowed)\n"
+        "  8. float32 in, float32 out (and float64 in, float64 out: every other case): output "
+        "differs from the reference (max abs error 0.847). keep the input's dtype")
+
+
+# -- course-grade end to end: one wrong notebook, graded in three ways at once ---------------------
+WRONG_CELLS = ["import torch\n\nfrom course_lib.grading import check",
+               "def causal_mask(L):\n    return torch.ones(L, L).tril(-1).bool()  # the diagonal left out",
+               'check("masks.causal_mask", causal_mask)']
+CLI_RUNS = {"--lang zh": (["--lang", "zh"], {"LANG": "en_US.UTF-8"}),
+            "default": ([], {"LANG": "C.UTF-8"}),
+            "zh locale": ([], {"LANG": "zh_CN.UTF-8"})}
+
+
+def _environment(**variables: str) -> dict[str, str]:
+    """This process's environment without any language setting, plus ``variables``."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("COURSE_LANG", "COURSE_GRADE_LANG", "LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")}
+    return {**env, "PYTHONPATH": str(ROOT), **variables}
+
+
+def _course_grade(args: list[str], env: dict[str, str], report: Path) -> tuple[str, dict]:
+    done = subprocess.run([sys.executable, "-m", "course_lib.grading.cli", *args, "--json", str(report)],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done.stdout, json.loads(report.read_text(encoding="utf-8"))["notebooks"][0]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("language")
+    notebook = folder / "wrong.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in WRONG_CELLS]), notebook)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(CLI_RUNS)) as pool:
+        futures = {name: pool.submit(_course_grade, [str(notebook), *args], _environment(**env),
+                                     folder / f"{n}.json")
+                   for n, (name, (args, env)) in enumerate(CLI_RUNS.items())}
+        return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.parametrize("run", ["--lang zh", "zh locale"])
+def test_course_grade_prints_the_table_verdicts_and_hints_in_chinese(graded, run):
+    stdout, report = graded[run]
+    assert re.search(r"练习\s+得分\s+满分\s+状态\s+提示", stdout)
+    assert "未通过" in stdout and "总分：" in stdout and "FAIL" not in stdout
+    (exercise,) = report["exercises"]
+    assert "差一错误：排除了对角线" in exercise["message"]  # the mistake, named in Chinese
+    assert all(CJK.search(title) for title, _, _ in exercise["cases"])
+
+
+def test_course_grade_stays_english_by_default(graded, monkeypatch):
+    stdout, report = graded["default"]
+    assert not CJK.search(stdout)
+    assert format_report(NotebookReport.from_dict(report)) in stdout
+    monkeypatch.delenv("COURSE_LANG", raising=False)
+    # The hint is the English check's, byte for byte (tests/test_grading*.py pin the English texts).
+    assert report["exercises"][0]["message"] == check("masks.causal_mask", _causal_without_diagonal,
+                                                      quiet=True).message
