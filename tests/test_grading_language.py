@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures
+import importlib.util
 import json
 import os
 import re
@@ -23,7 +24,7 @@ import nbformat
 import pytest
 import torch
 
-from course_lib.grading import check, set_language
+from course_lib.grading import all_exercises, check, exercises, get, set_language
 from course_lib.grading.cli import format_report
 from course_lib.grading.language import grader_language, graded_in
 from course_lib.grading.runner import NotebookReport
@@ -299,11 +300,24 @@ def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("language")
     notebook = folder / "wrong.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in WRONG_CELLS]), notebook)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(CLI_RUNS)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(CLI_RUNS) + 2) as pool:
         futures = {name: pool.submit(_course_grade, [str(notebook), *args], _environment(**env),
                                      folder / f"{n}.json")
                    for n, (name, (args, env)) in enumerate(CLI_RUNS.items())}
+        if CHINESE:  # the Chinese exercise: graded by the command, and run as a learner runs it
+            futures["zh exercise"] = pool.submit(_course_grade, [str(CHINESE[0]), "--lang", "zh"],
+                                                 _environment(LANG="C.UTF-8"), folder / "zh.json")
+            futures["zh notebook"] = pool.submit(_run_as_a_learner, CHINESE[0], folder / "ran.ipynb")
         return {name: future.result() for name, future in futures.items()}
+
+
+def _run_as_a_learner(path: Path, out: Path) -> nbformat.NotebookNode:
+    """Execute the notebook in Jupyter's way, in an English environment: its cells' outputs."""
+    done = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                           "--allow-errors", str(path), "--output", str(out)],
+                          capture_output=True, text=True, env=_environment(LANG="C.UTF-8"), cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return nbformat.read(out, as_version=4)
 
 
 @pytest.mark.parametrize("run", ["--lang zh", "zh locale"])
@@ -324,3 +338,100 @@ def test_course_grade_stays_english_by_default(graded, monkeypatch):
     # The hint is the English check's, byte for byte (tests/test_grading*.py pin the English texts).
     assert report["exercises"][0]["message"] == check("masks.causal_mask", _causal_without_diagonal,
                                                       quiet=True).message
+
+
+# -- the Chinese exercise notebooks (exercises/zh/, from solutions/zh/*.md) ---------------------------
+_spec = importlib.util.spec_from_file_location("i18n_tool", ROOT / "tools" / "i18n.py")
+tool = importlib.util.module_from_spec(_spec)
+sys.modules["i18n_tool"] = tool  # dataclasses look their module up there
+_spec.loader.exec_module(tool)
+
+CHINESE = sorted((ROOT / "exercises" / "zh").glob("*.ipynb"))
+
+
+def _each_chinese():
+    if not CHINESE:
+        return [pytest.param(None, marks=pytest.mark.skip(reason="no Chinese exercise notebooks yet"))]
+    return [pytest.param(p, id=p.name) for p in CHINESE]
+
+
+def test_every_solution_table_is_translated_and_current():
+    tables = sorted((ROOT / "solutions" / "zh").glob("*.md"))
+    assert [p.stem for p in tables] == [p.stem for p in CHINESE]  # each table gives its notebook
+    problems = [line for page in tool.solution_pages() for line in tool.problems(page)]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", _each_chinese())
+def test_a_chinese_exercise_is_the_english_one_with_chinese_text(path):
+    zh, en = (nbformat.read(p, as_version=4) for p in (path, ROOT / "exercises" / path.name))
+    assert zh.metadata["course_language"] == "zh" and zh.metadata["course"] == en.metadata["course"]
+    assert [c.id for c in zh.cells] == [c.id for c in en.cells]
+    for a, b in zip(zh.cells, en.cells):
+        assert a.metadata == b.metadata  # nbgrader's ids, points, locks
+        if a.cell_type == "code" and a.source != b.source:  # only the setup cell says its language
+            assert a.source == b.source.replace(exercises.SETUP_IMPORT, exercises.SETUP_IMPORT + ", set_language") \
+                + "\n\n" + exercises.SETUP_CHINESE
+        elif a.cell_type == "markdown":
+            assert CJK.search(a.source)
+    first = next(c for c in zh.cells if c.cell_type == "markdown")
+    assert re.search(rf"course-grade exercises/zh/{re.escape(path.name)} --lang zh(`|\n)", first.source)
+
+
+def _solution_and_table(folder: Path) -> None:
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Task", id="aaaa0001"),
+        nbformat.v4.new_code_cell(exercises.SETUP_IMPORT, id="aaaa0002"),
+        nbformat.v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION",
+                                  id="aaaa0003")])
+    (folder / "zh").mkdir(parents=True)
+    nbformat.write(nb, folder / "01_a.ipynb")
+    (folder / "zh" / "01_a.md").write_text(f"<!-- cell aaaa0001 en:{tool.text_sha('# Task')} -->\n# 任务\n",
+                                           encoding="utf-8")
+
+
+def test_make_exercises_writes_checks_and_removes_the_chinese_notebooks(tmp_path, capsys):
+    solutions, generated = tmp_path / "solutions", tmp_path / "exercises"
+    _solution_and_table(solutions)
+    assert exercises.main([str(solutions), str(generated)]) == 0
+    zh = generated / "zh" / "01_a.ipynb"
+    text = zh.read_text(encoding="utf-8")
+    assert "# 任务" in text and "raise NotImplementedError" in text and "return 1" not in text
+    assert 'set_language(\\"zh\\")' in text
+    assert exercises.main([str(solutions), str(generated), "--check"]) == 0
+    zh.write_text(text.replace("任务", "改过"), encoding="utf-8")
+    assert exercises.main([str(solutions), str(generated), "--check"]) == 1
+    assert "zh/01_a.ipynb" in capsys.readouterr().err
+    (solutions / "zh" / "01_a.md").unlink()  # no table: its Chinese notebook is stale
+    assert exercises.main([str(solutions), str(generated)]) == 0
+    assert not zh.exists() and (generated / "01_a.ipynb").exists()
+
+
+def test_a_solution_without_the_setup_import_cannot_get_a_chinese_twin(tmp_path):
+    _solution_and_table(tmp_path)
+    nb = nbformat.read(tmp_path / "01_a.ipynb", as_version=4)
+    nb.cells[1].source = "import course_lib.grading"
+    with pytest.raises(ValueError, match="setup cell"):
+        exercises.chinese_exercise(nb, tmp_path / "zh" / "01_a.md", "01_a.ipynb")
+
+
+def test_course_grade_grades_a_chinese_exercise_as_the_english_one_in_chinese(graded):
+    if not CHINESE:
+        pytest.skip("no Chinese exercise notebooks yet")
+    stdout, report = graded["zh exercise"]
+    chapter = [i for i, ex in all_exercises().items() if ex.chapter == CHINESE[0].name[:2]]
+    assert [e["id"] for e in report["exercises"]] == chapter  # the registry, by the file name
+    assert [e["max_points"] for e in report["exercises"]] == [get(i).max_points for i in chapter]
+    assert all(e["points"] == 0 and "尚未实现" in e["message"] for e in report["exercises"])
+    assert report["graded"] and "总分：0 /" in stdout
+    # The cells that call the unfinished functions fail as in English, reported in Chinese.
+    assert all(p["kind"] == "cell-error" and CJK.search(p["message"]) for p in report["problems"])
+
+
+def test_check_in_a_chinese_notebook_speaks_chinese_without_being_told(graded):
+    if not CHINESE:
+        pytest.skip("no Chinese exercise notebooks yet")
+    ran = graded["zh notebook"]
+    verdicts = ["".join(o.get("text", "")) for c in ran.cells if c.cell_type == "code"
+                and c.source.startswith("check(") for o in c.outputs]
+    assert verdicts and all(v.startswith("[未通过] ") and "尚未实现" in v for v in verdicts), verdicts
