@@ -435,3 +435,14 @@ def test_check_in_a_chinese_notebook_speaks_chinese_without_being_told(graded):
     verdicts = ["".join(o.get("text", "")) for c in ran.cells if c.cell_type == "code"
                 and c.source.startswith("check(") for o in c.outputs]
     assert verdicts and all(v.startswith("[未通过] ") and "尚未实现" in v for v in verdicts), verdicts
+
+
+def test_the_table_lines_up_chinese_text_by_its_width_in_a_terminal():
+    from course_lib.grading.cli import _table, _width
+
+    rows = [["练习", "得分", "状态", "提示"], ["masks.causal_mask", "0", "未通过", "甲"], ["x", "3", "通过", "乙"]]
+    lines = _table(rows, right={1})
+    # the last column starts at the same terminal column on every line (a CJK character is 2 wide)
+    assert len({_width(line) - _width(row[-1]) for line, row in zip(lines, rows)}) == 1
+    assert _table([["id", "name"], ["masks.causal_mask", "x"]], right=set()) == ["id                 name",
+                                                                               "masks.causal_mask  x"]

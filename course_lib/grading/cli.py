@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,11 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def _table(rows: list[list[str]], right: set[int]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        pads = [" " * (w - _width(c)) for c, w in zip(row, widths)]
+        cells = [p + c if i in right else c + p for i, (c, p) in enumerate(zip(row, pads))]
         lines.append("  ".join(cells).rstrip())
     return lines
 
