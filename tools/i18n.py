@@ -17,6 +17,7 @@ translated (``stub`` writes the English text there for the translator to replace
 Commands (``python tools/i18n.py ...``)::
 
     status [PAGE ...]        every problem (missing, todo, stale, orphan, glossary), exit 1 if any
+    status --solutions       the same for the exercise notebooks' tables, solutions/zh/*.md
     stub PAGE ...            add the cells a table lacks (en:TODO + the English text to translate)
     mark PAGE [CELL_ID ...]  record the current English hash: the listed cells, or every en:TODO
                              cell whose text is no longer the English one
@@ -26,7 +27,10 @@ Commands (``python tools/i18n.py ...``)::
                              with --set-language each notebook's first cell sets COURSE_LANG, so
                              `make test` runs the Chinese pages under nbval
 
-PAGE is an English source, ``book/01_attention_essence.ipynb`` or ``book/intro.md``.
+PAGE is an English source, ``book/01_attention_essence.ipynb`` or ``book/intro.md``, or a
+solution notebook, ``solutions/05_masking.ipynb``: its table is ``solutions/zh/05_masking.md``,
+and ``make exercises`` (course_lib/grading/exercises.py) writes ``exercises/zh/05_masking.ipynb``
+from it.
 """
 
 from __future__ import annotations
@@ -316,6 +320,11 @@ def pages() -> list[Path]:
     return found
 
 
+def solution_pages() -> list[Path]:
+    """The solution notebooks that have a translation table (``solutions/zh/<stem>.md``)."""
+    return [p for p in sorted((ROOT / "solutions").glob("*.ipynb")) if table_path(p).exists()]
+
+
 def write_if_changed(path: Path, text: str) -> None:
     """Write ``text`` unless the file already holds it: an unchanged page keeps its time stamp,
     so a cached rebuild of the edition re-reads nothing."""
@@ -416,7 +425,10 @@ def site(out: Path, lang: str = LANG, *, set_language: bool = False) -> list[str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("status").add_argument("page", nargs="*", type=Path)
+    status = sub.add_parser("status")
+    status.add_argument("page", nargs="*", type=Path)
+    status.add_argument("--solutions", action="store_true",
+                        help="the solution notebooks' tables (solutions/zh/*.md) instead of the book's")
     sub.add_parser("stub").add_argument("page", nargs="+", type=Path)
     m = sub.add_parser("mark")
     m.add_argument("page", type=Path)
@@ -436,13 +448,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "mark":
         print("marked:", " ".join(mark(args.page.resolve(), args.ids)) or "nothing")
         return 0
-    chosen = [p.resolve() for p in getattr(args, "page", [])] or pages()
+    chosen = [p.resolve() for p in getattr(args, "page", [])] or (
+        solution_pages() if getattr(args, "solutions", False) else pages())
     if args.command == "stub":
         for p in chosen:
             print(p.name, "added", len(stub(p)), "cells")
         return 0
     found = [line for p in chosen for line in problems(p)]
-    found += caption_problems() if not getattr(args, "page", []) else []
+    found += caption_problems() if not (getattr(args, "page", []) or getattr(args, "solutions", False)) else []
     print("\n".join(found) or f"{len(chosen)} pages: every text translated and current")
     return 1 if found else 0
 
