@@ -52,6 +52,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -606,7 +607,37 @@ class _Grading:
         except (OSError, asyncio.TimeoutError, ValueError, KeyError, TypeError):
             return ""
 
+    async def _grade_remote(self, exercise_id: str, max_points: float) -> ExerciseReport:
+        """Run the checks here, on a proxy of the candidate served by the kernel's snapshot."""
+        ex = get(exercise_id)
+        report = ExerciseReport(exercise_id, ex.name, 0.0, max_points, False, "")
+        path = self.private / f"{uuid.uuid4().hex[:12]}.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        listener.listen(1)
+        listener.settimeout(self.timeout + GRADE_GRACE)
+        asking = asyncio.ensure_future(self._ask({"id": exercise_id, "name": ex.name, "result": "",
+                                                  "timeout": self.timeout, "serve": str(path)}))
+        try:
+            result, message = await asyncio.to_thread(_check_remotely, listener, exercise_id, ex.name, self.timeout)
+        finally:
+            listener.close()
+        state = await asking
+        if not state:
+            await self._close_channel()
+        if result is not None:
+            report.points, report.passed = min(result.points, max_points), result.passed
+            report.message, report.cases = result.message, result.cases
+        elif state == "timeout":
+            report.message = f"grading `{ex.name}` timed out after {self.timeout:g} s: does it loop forever?"
+            self._report(Problem("timeout", report.message, exercise_id=exercise_id))
+        else:
+            report.message = message
+        return report
+
     async def grade(self, exercise_id: str, max_points: float) -> ExerciseReport:
+        if exercise_id in REMOTE_EXERCISES:
+            return await self._grade_remote(exercise_id, max_points)
         ex = get(exercise_id)
         report = ExerciseReport(exercise_id, ex.name, 0.0, max_points, False, "")
         result = self.private / f"{uuid.uuid4().hex}.json"
@@ -656,6 +687,44 @@ class _Grading:
         finally:
             await self._close_channel()
             await self._stop()
+
+
+#: The exercises whose checks already run in the grader, against a proxy of the candidate (the
+#: others still run in the kernel: work in progress, see course_lib.grading.remote).
+REMOTE_EXERCISES = frozenset({
+    "attention.softmax", "attention.dot_product_scores", "attention.scaled_dot_product_attention",
+    "attention.nadaraya_watson", "attention.additive_attention", "masks.causal_mask", "masks.padding_mask",
+    "masks.combine_masks", "multihead.split_heads", "multihead.merge_heads", "ffn.gelu",
+    "positional.sinusoidal_encoding", "positional.relative_rotation",
+})
+
+
+def _check_remotely(listener: socket.socket, exercise_id: str, name: str, timeout: float):
+    """(CheckResult or None, message): the checks of ``exercise_id`` on the candidate the kernel serves."""
+    from course_lib.grading import remote
+    from course_lib.grading.registry import check
+
+    try:
+        connection, _ = listener.accept()
+    except OSError:
+        return None, f"the kernel did not serve `{name}`"
+    with connection:
+        connection.settimeout(timeout)
+        channel = remote.Channel(connection)
+        try:
+            if not channel.receive().get("defined"):
+                return None, f"`{name}` is not defined (did its cell raise?)"
+            candidate = remote.RemoteCandidate(channel, 0)
+            result = check(exercise_id, candidate, quiet=True)
+        except KeyboardInterrupt:
+            return None, f"your code raised KeyboardInterrupt while `{name}` was graded"
+        except (OSError, ConnectionError) as error:
+            return None, f"the process serving `{name}` ended before grading finished ({error})"
+    tripped = [m for _, ok, m in result.cases if not ok and "ReferenceCalled" in m]
+    if tripped:  # it called the very function it re-implements: nothing of it counts
+        result.points, result.passed = 0.0, False
+        result.message = tripped[0].split("ReferenceCalled: ", 1)[-1]
+    return result, ""
 
 
 def _run_async(coroutine):

@@ -76,7 +76,10 @@ def _grade_in_a_copy(namespace: dict, request: dict) -> str:
     pid = os.fork()
     if pid == 0:
         try:
-            _grade(namespace, request)
+            if request.get("serve"):  # the checks run in the grader; we serve the candidate's calls
+                _serve_candidate(namespace, request)
+            else:
+                _grade(namespace, request)
         finally:
             os._exit(0)
     deadline = time.monotonic() + request["timeout"]
@@ -116,3 +119,25 @@ def _grade(namespace: dict, request: dict) -> None:
     with open(result + ".tmp", "w", encoding="utf-8") as f:
         json.dump(payload, f)
     os.replace(result + ".tmp", result)
+
+
+def _serve_candidate(namespace: dict, request: dict) -> None:
+    """Connect to the grader at ``request["serve"]`` and serve the candidate's calls, the reference a tripwire."""
+    import importlib
+
+    import torch
+
+    from course_lib.grading import remote
+
+    torch.set_default_dtype(torch.float32)
+    torch.autograd.set_detect_anomaly(False)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(request["serve"])
+    name = request["name"]
+    remote.Channel(sock).send({"defined": name in namespace})
+    if name not in namespace:
+        return
+    module, function = request["id"].rsplit(".", 1)
+    reference = getattr(importlib.import_module("course_lib." + module), function)
+    with torch.inference_mode(False), torch.enable_grad():
+        remote.serve(sock, namespace[name], reference)

@@ -1,0 +1,220 @@
+"""Grade in the trusted process: the checks call a proxy of the candidate, served by the learner's kernel.
+
+Work in progress (branch ``grade-wip``): only candidates whose arguments and results are
+plain values (tensors, numbers, strings, None, bool, and lists, tuples and dicts of them)
+are served; a result of any other type stays in the kernel and comes back as a handle
+whose attribute reads and calls go over the channel.
+
+The channel is a Unix socket between the grader and the snapshot of the learner's kernel
+(see :mod:`course_lib.grading.snapshot`), never stdout. Every message is one frame: an
+8-byte length, then ``torch.save`` of a tree of plain values. The trusted side reads frames
+only with ``torch.load(weights_only=True)``: no learner object is ever unpickled there.
+
+While the kernel serves a candidate, the reference it re-implements is a *tripwire*: the
+function's code is replaced by one that records the call and raises, so that a candidate
+calling ``course_lib.masks.causal_mask`` (imported at the top of the notebook or inside the
+candidate) scores 0 with a message that says so.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import struct
+import traceback
+
+import torch
+
+__all__ = ["Channel", "RemoteCandidate", "RemoteError", "ReferenceCalled", "serve"]
+
+_LENGTH = struct.Struct("!Q")
+#: The most bytes one message may hold (a tensor of a few million elements).
+MAX_FRAME = 256 << 20
+#: Exceptions re-raised on the trusted side with their own class (checks expect ValueError).
+_BUILTIN_ERRORS = {cls.__name__: cls for cls in (ValueError, TypeError, IndexError, KeyError, RuntimeError,
+                                                 AttributeError, NotImplementedError, ZeroDivisionError,
+                                                 AssertionError, ArithmeticError, OverflowError)}
+
+
+class RemoteError(Exception):
+    """An exception of a type the trusted side does not re-create, raised by the learner's code."""
+
+
+class ReferenceCalled(Exception):
+    """The candidate called the reference it re-implements."""
+
+
+class Channel:
+    """Frames of plain values over a socket, read with ``torch.load(weights_only=True)``."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def send(self, value) -> None:
+        buffer = io.BytesIO()
+        torch.save(value, buffer)
+        data = buffer.getvalue()
+        self.sock.sendall(_LENGTH.pack(len(data)) + data)
+
+    def _exactly(self, n: int) -> bytes:
+        chunks, left = [], n
+        while left:
+            chunk = self.sock.recv(min(left, 1 << 20))
+            if not chunk:
+                raise ConnectionError("the other end closed the channel")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    def receive(self):
+        (n,) = _LENGTH.unpack(self._exactly(_LENGTH.size))
+        if n > MAX_FRAME:
+            raise ConnectionError(f"a message of {n} bytes; the limit is {MAX_FRAME}")
+        return torch.load(io.BytesIO(self._exactly(n)), weights_only=True)
+
+
+# -- the trusted side ---------------------------------------------------------------------------
+class _Remote:
+    """A handle on an object that stays in the kernel."""
+
+    def __init__(self, channel: Channel, handle: int):
+        object.__setattr__(self, "_channel", channel)
+        object.__setattr__(self, "_handle", handle)
+
+    def _ask(self, request: dict):
+        self._channel.send({"handle": self._handle, **request})
+        reply = self._channel.receive()
+        if "error" in reply:
+            kind, message = reply["error"]
+            if kind == "KeyboardInterrupt":
+                raise KeyboardInterrupt(message)
+            if kind == "ReferenceCalled":
+                raise ReferenceCalled(message)
+            raise _BUILTIN_ERRORS.get(kind, RemoteError)(f"{message}" if kind in _BUILTIN_ERRORS else f"{kind}: {message}")
+        return _decode(self._channel, reply["value"])
+
+    def __call__(self, *args, **kwargs):
+        return self._ask({"op": "call", "args": _encode(args), "kwargs": _encode(kwargs)})
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._ask({"op": "getattr", "name": name})
+
+
+class RemoteCandidate(_Remote):
+    """The candidate the checks are given: a callable whose calls run in the learner's kernel."""
+
+
+def _encode(value):
+    if isinstance(value, _Remote):
+        return {"__handle__": value._handle}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_encode(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    return value
+
+
+def _decode(channel: Channel, value):
+    if isinstance(value, dict) and set(value) == {"__handle__"}:
+        return _Remote(channel, value["__handle__"])
+    if isinstance(value, list):
+        return [_decode(channel, v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_decode(channel, v) for v in value)
+    if isinstance(value, dict):
+        return {k: _decode(channel, v) for k, v in value.items()}
+    return value
+
+
+# -- the kernel's side ---------------------------------------------------------------------------
+_PLAIN = (torch.Tensor, int, float, str, bool, type(None), torch.dtype, torch.Size)
+
+
+def _plain(value, handles: list) -> object:
+    """``value`` as plain values; any other object is kept in ``handles`` and sent as a handle."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()  # a plain tensor: no subclass, no graph, no learner code
+    if isinstance(value, _PLAIN):
+        return value
+    if type(value) in (list, tuple):
+        return type(value)(_plain(v, handles) for v in value)
+    if type(value) is dict and all(type(k) is str for k in value):
+        return {k: _plain(v, handles) for k, v in value.items()}
+    handles.append(value)
+    return {"__handle__": len(handles) - 1}
+
+
+def _resolve(value, handles: list):
+    if isinstance(value, dict) and set(value) == {"__handle__"}:
+        return handles[value["__handle__"]]
+    if isinstance(value, (list, tuple)):
+        return type(value)(_resolve(v, handles) for v in value)
+    if isinstance(value, dict):
+        return {k: _resolve(v, handles) for k, v in value.items()}
+    return value
+
+
+def serve(sock: socket.socket, candidate, reference=None) -> None:
+    """Serve the trusted side's requests on ``candidate`` until it closes the channel.
+
+    ``reference`` (a function) is replaced, in its module and in every namespace the
+    candidate's globals reach, by a tripwire while the candidate is served.
+    """
+    channel = Channel(sock)
+    handles: list = [candidate]
+    called: list[str] = []
+    if reference is not None:
+        _arm(reference, called)
+    while True:
+        try:
+            request = channel.receive()
+        except ConnectionError:
+            return
+        try:
+            target = handles[request["handle"]]
+            if request["op"] == "call":
+                value = target(*_resolve(request["args"], handles), **_resolve(request["kwargs"], handles))
+            elif request["op"] == "getattr":
+                value = getattr(target, request["name"])
+            else:
+                raise ValueError(f"unknown request {request['op']!r}")
+            if called:
+                raise ReferenceCalled(called[0])
+            reply = {"value": _plain(value, handles)}
+        except BaseException as error:  # the learner's code: anything, reported to the trusted side
+            kind = "ReferenceCalled" if called else type(error).__name__
+            reply = {"error": (kind, called[0] if called else _where(error))}
+        channel.send(reply)
+
+
+def _where(error: BaseException) -> str:
+    frames = traceback.extract_tb(error.__traceback__)
+    mine = [f for f in frames if f.filename.startswith("<") or "ipykernel" in f.filename]
+    line = f" (line {mine[-1].lineno})" if mine else ""
+    return f"{error}{line}"
+
+
+_TRIPWIRE = "__course_grade_tripwire__"
+
+
+def _tripped(*args, **kwargs):
+    raise __course_grade_tripwire__()  # noqa: F821 (set in the reference's module by _arm)
+
+
+def _arm(reference, called: list) -> None:
+    """Make every call of ``reference`` in this process, through any alias, record itself and raise.
+
+    The function's code is swapped for one that raises, so ``from course_lib.masks import
+    causal_mask as cm`` at the top of a cell, a default argument or a closure are caught too.
+    """
+    message = (f"your code calls the reference `{reference.__module__}.{reference.__name__}` that it "
+               "should re-implement: 0 points")
+
+    def trip():
+        called.append(message)
+        return ReferenceCalled(message)
+
+    reference.__globals__[_TRIPWIRE] = trip
+    reference.__code__ = _tripped.__code__

@@ -1,0 +1,47 @@
+"""Integrity (work in progress): the checks run in the grader, on a proxy of the candidate.
+
+``hostile_integrity.ipynb`` calls the references it should re-implement, patches
+``registry.check``, ``Grader.case`` and the references in memory, and replaces ``sys.stdout``
+with one that forges result lines. For the exercises in ``runner.REMOTE_EXERCISES`` none of
+it can raise a score: the grader's own checks and references decide.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from course_lib import attention
+from course_lib.grading import check
+from course_lib.grading.runner import REMOTE_EXERCISES, grade_notebook
+
+FIXTURES = Path(__file__).resolve().parent / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def report():
+    return grade_notebook(FIXTURES / "hostile_integrity.ipynb", timeout=30)
+
+
+def test_the_exercises_of_the_fixture_are_graded_in_the_grader(report):
+    assert {e.id for e in report.exercises} <= REMOTE_EXERCISES
+
+
+def test_a_candidate_calling_its_own_reference_scores_zero_and_is_told_so(report):
+    by_id = {e.id: e for e in report.exercises}
+    for exercise_id in ("masks.causal_mask", "masks.padding_mask"):
+        e = by_id[exercise_id]
+        assert e.points == 0 and not e.passed, e.message
+        assert "calls the reference" in e.message and exercise_id.split(".")[1] in e.message
+
+
+def test_patched_checks_references_and_stdout_cannot_raise_a_score(report):
+    by_id = {e.id: e for e in report.exercises}
+    wrong = {"attention.softmax": lambda x, dim=-1: x.exp(),
+             "attention.dot_product_scores": lambda q, k: k @ q.transpose(-2, -1)}
+    for exercise_id, candidate in wrong.items():
+        honest = check(exercise_id, candidate, quiet=True)  # what the wrong code earns here
+        assert by_id[exercise_id].points == honest.points < honest.max_points
+        assert by_id[exercise_id].max_points == honest.max_points
+    assert attention.softmax(attention.softmax.__globals__["torch"].zeros(2)).sum() == 1  # ours is untouched
