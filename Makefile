@@ -7,10 +7,13 @@ STAMP  := $(VENV)/.installed
 # Heavy notebook cells read COURSE_BUDGET: "full" for the book, "test" under nbval.
 TEST_ENV := COURSE_BUDGET=test MPLBACKEND=Agg PYTHONHASHSEED=0 OMP_NUM_THREADS=1
 
-.PHONY: setup book test exercises train bench clean help screenshot
+.PHONY: setup book check-book test exercises train bench clean help screenshot
 help:
 	@echo "make setup      create .venv and install everything (idempotent)"
 	@echo "make book       build the book, executing every chapter -> _build/html/index.html"
+	@echo "make check-book open every built page in headless Chromium at 1280 px: fail on"
+	@echo "                sideways scrolling, network requests, console errors; screenshots"
+	@echo "                in _build/check-book/ (needs chromium: apt-get install chromium)"
 	@echo "make test       pytest (library, grader) + nbval (chapters, solutions)"
 	@echo "make exercises  regenerate exercises/ from solutions/"
 	@echo "make train      train the tiny preset on the CPU (progress bar, checkpoints in runs/tiny)"
@@ -35,6 +38,10 @@ book: setup
 	@touch $(BOOK_STAMP)
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
+# The last `make book`, as a reader sees it: tools/check_book.py (exit 1 on any problem).
+check-book: setup
+	$(BIN)/python tools/check_book.py _build/html --out _build/check-book
+
 test: setup
 	$(TEST_ENV) $(BIN)/python -m pytest tests book solutions \
 	    --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
@@ -57,9 +64,8 @@ bench: setup
 clean:
 	rm -rf _build .pytest_cache
 
-# README screenshot of the built chapter 1 (needs Debian's chromium: apt-get install chromium)
-screenshot:
-	chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
-	    --user-data-dir=$$(mktemp -d) --hide-scrollbars --window-size=1280,1600 \
-	    --virtual-time-budget=8000 --screenshot=book/images/screenshot-chapter1.png \
-	    file://$(CURDIR)/_build/html/book/01_attention_essence.html
+# README screenshot: the top 1600 px of chapter 1 as `make check-book` rendered it.
+screenshot: setup
+	@test -f _build/check-book/01.png || { echo "run make book && make check-book first"; exit 1; }
+	$(BIN)/python -c "from PIL import Image; Image.open('_build/check-book/01.png').convert('RGB')\
+	    .crop((0, 0, 1280, 1600)).save('book/images/screenshot-chapter1.png', optimize=True)"

@@ -14,6 +14,8 @@ One module per concept, in chapter order (see ``docs/DESIGN.md``):
 ``decoding``    chapters 10-11: greedy decoding, beam search, the key/value cache
 ``train``       chapter 11: the training recipe, checkpoints, ``course-train``
 ``data``        chapters 10-11: English number words to Chinese numerals, in code
+``gpt``         chapter 12: the decoder-only GPT, ``causal_lm_loss``, ``from_huggingface``
+``bert``        chapter 12: the encoder-only BERT, ``mask_tokens``, ``from_huggingface``
 ``numpy_ref``   the same math in plain numpy: an independent oracle
 ``viz``         heatmaps and other figures used by the chapters
 ``grading``     exercise registry, ``check`` and the ``course-grade`` command

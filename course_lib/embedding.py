@@ -87,6 +87,9 @@ class Embeddings(nn.Module):
     device, dtype : optional
         Where and how to create the matrix (``device="meta"`` counts parameters without
         allocating them).
+    scale : bool, default True
+        Multiply by ``sqrt(d_model)`` (the paper). GPT and BERT do not: their tables are
+        initialised ``N(0, 0.02²)`` and added to a learned position embedding as they are.
 
     Attributes
     ----------
@@ -99,24 +102,26 @@ class Embeddings(nn.Module):
     ``forward(ids)``: ids of any integer shape, e.g. (B, L) -> (B, L, d_model).
     """
 
-    def __init__(self, vocab_size: int, d_model: int, *, device=None, dtype=None):
+    def __init__(self, vocab_size: int, d_model: int, *, device=None, dtype=None, scale: bool = True):
         super().__init__()
+        self.scale = boolean("scale", scale)
         self.vocab_size = positive_int("vocab_size", vocab_size)
         self.d_model = d_model = positive_int("d_model", d_model)
         self.weight = nn.Parameter(torch.empty(vocab_size, d_model, device=device, dtype=dtype))
         nn.init.normal_(self.weight, mean=0.0, std=d_model**-0.5)
 
     def forward(self, ids: Tensor) -> Tensor:
-        """Return ``E[ids] · sqrt(d_model)``, shape ``(*ids.shape, d_model)``.
+        """Return ``E[ids] · sqrt(d_model)`` (``E[ids]`` when ``scale=False``), shape ``(*ids.shape, d_model)``.
 
         ``ids`` must be integers; their range ``[0, vocab_size)`` is checked with a clear
         message on CPU tensors only (see :func:`_range_checked`).
         """
         _check_ids(ids, self.vocab_size)
-        return F.embedding(ids, self.weight) * math.sqrt(self.d_model)  # (*ids.shape, d_model)
+        rows = F.embedding(ids, self.weight)  # (*ids.shape, d_model)
+        return rows * math.sqrt(self.d_model) if self.scale else rows
 
     def extra_repr(self) -> str:
-        return f"vocab_size={self.vocab_size}, d_model={self.d_model}"
+        return f"vocab_size={self.vocab_size}, d_model={self.d_model}" + ("" if self.scale else ", scale=False")
 
 
 class OutputProjection(nn.Module):

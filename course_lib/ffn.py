@@ -19,13 +19,14 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib._validate import floating, module_dtype, one_of, positive_int, probability, shape_error, tensor
 
 __all__ = ["gelu", "PositionwiseFFN"]
 
-_ACTIVATIONS = ("relu", "gelu")
+_ACTIVATIONS = ("relu", "gelu", "gelu_tanh")
 
 
 def gelu(x: Tensor) -> Tensor:
@@ -65,8 +66,10 @@ class PositionwiseFFN(nn.Module):
         Width of the hidden layer (2048 in the base model, four times ``d_model``).
     dropout : float, default 0.0
         Dropout probability on the hidden activations (training mode only).
-    activation : {"relu", "gelu"}, default "relu"
-        The paper's ReLU, or the exact GELU of BERT/GPT (:func:`gelu`).
+    activation : {"relu", "gelu", "gelu_tanh"}, default "relu"
+        The paper's ReLU, the exact GELU of BERT (:func:`gelu`), or GPT-2's tanh
+        approximation of it, ``0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))``
+        (``torch.nn.functional.gelu(x, approximate="tanh")``, Hugging Face's "gelu_new").
 
     Attributes
     ----------
@@ -107,7 +110,12 @@ class PositionwiseFFN(nn.Module):
             raise shape_error("x", x, f"(..., d_model={self.d_model})")
         module_dtype("x", floating("x", x), self)
         h = self.linear1(x)  # (..., d_ff): expand
-        h = torch.relu(h) if self.activation == "relu" else gelu(h)
+        if self.activation == "relu":
+            h = torch.relu(h)
+        elif self.activation == "gelu":
+            h = gelu(h)
+        else:  # GPT-2 was trained with the tanh formula (off by up to ~5e-4)
+            h = F.gelu(h, approximate="tanh")
         return self.linear2(self.dropout(h))  # (..., d_model): contract
 
     def extra_repr(self) -> str:

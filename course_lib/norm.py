@@ -88,7 +88,8 @@ def layer_norm(x: Tensor, gamma: Tensor, beta: Tensor, eps: float = 1e-5) -> Ten
     eps = _check_eps(eps)
     mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
     centred = x - mean
-    var = centred.pow(2).mean(dim=-1, keepdim=True)  # (..., 1): biased, divides by D
+    # (..., 1): the biased variance, divided by D
+    var = centred.pow(2).mean(dim=-1, keepdim=True)
     return centred * torch.rsqrt(var + eps) * gamma + beta
 
 
@@ -209,14 +210,17 @@ class Residual(nn.Module):
         _check_width(x, self.norm.d_model)
         inner = self.norm(x) if self.norm_first else x
         result = self.sublayer(inner, *args, **kwargs)
-        out, rest = (result[0], tuple(result[1:])) if isinstance(result, tuple) else (result, None)
-        tensor("the sublayer's output", out, shape=f"{tuple(x.shape)}, x's shape")
+        out, rest = result, None
+        if isinstance(result, tuple):  # e.g. attention's (out, weights)
+            out, rest = result[0], tuple(result[1:])
+        name, shape = "the sublayer's output", tuple(x.shape)
+        tensor(name, out, shape=f"{shape}, x's shape")
         if out.shape != x.shape:
-            raise shape_error("the sublayer's output", out, f"x's shape {tuple(x.shape)}")
-        if self.norm_first:
-            out = x + self.dropout(out)  # pre-LN: the stream itself is never normalised
-        else:
-            out = self.norm(x + self.dropout(out))  # post-LN: normalise after the sum
+            raise shape_error(name, out, f"x's shape {shape}")
+        if self.norm_first:  # pre-LN: the stream itself is never normalised
+            out = x + self.dropout(out)
+        else:  # post-LN: normalise after the sum
+            out = self.norm(x + self.dropout(out))
         return out if rest is None else (out, *rest)
 
     def extra_repr(self) -> str:

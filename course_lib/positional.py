@@ -104,11 +104,15 @@ def sinusoidal_encoding(
     Tensor, shape (max_len, d_model)
         Every entry in ``[-1, 1]``; every row has norm ``sqrt(d_model / 2)``.
     """
-    max_len, d_model = non_negative_int("max_len", max_len), _even_width(d_model)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:  # an int table rounds to 0, 1, -1
-        raise fail("dtype", dtype, "a floating-point torch.dtype such as torch.float32")
+    max_len = non_negative_int("max_len", max_len)
+    d_model = _even_width(d_model)
+    # an integer table would round every entry to 0, 1 or -1
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise fail("dtype", dtype,
+                   "a floating-point torch.dtype such as torch.float32")
     positions = torch.arange(max_len, dtype=torch.float64)
-    angles = positions[:, None] * frequencies(d_model, base=base)[None, :]  # (max_len, d_model // 2)
+    omega = frequencies(d_model, base=base)
+    angles = positions[:, None] * omega[None, :]  # (max_len, d_model // 2)
     pe = torch.empty(max_len, d_model, dtype=torch.float64)
     pe[:, 0::2] = torch.sin(angles)
     pe[:, 1::2] = torch.cos(angles)

@@ -71,7 +71,7 @@ __all__ = [
     "parameter_breakdown",
 ]
 
-_ACTIVATIONS = ("relu", "gelu")
+_ACTIVATIONS = ("relu", "gelu", "gelu_tanh")
 
 
 @dataclass
@@ -110,7 +110,7 @@ class TransformerConfig:
         fixes none (its sinusoids extend to any length); 512 is the limit BERT later made
         familiar and is ample for sentence-level translation. The number task needs at
         most 20 source and 18 target positions (``<bos>``/``<eos>`` included).
-    activation : {"relu", "gelu"}, default "relu"
+    activation : {"relu", "gelu", "gelu_tanh"}, default "relu"
         The FFN's non-linearity; the paper's ReLU.
     fast : bool, default False
         Use the fused :func:`torch.nn.functional.scaled_dot_product_attention` in every
@@ -291,7 +291,8 @@ class EncoderLayer(nn.Module):
         self.self_attn_weights: Tensor | None = None
         _xavier_(self)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None, *,
+                cache: AttentionCache | None = None) -> Tensor:
         """Run the layer on the source stream ``x``.
 
         Parameters
@@ -299,12 +300,17 @@ class EncoderLayer(nn.Module):
         x : Tensor, shape (B, S, d_model)
         mask : Tensor of bool, broadcastable to (B, S, S), optional
             Usually the source padding mask ``(B, 1, S)``: no position attends to padding.
+            A decoder-only model (:class:`course_lib.gpt.GPT`) passes the causal mask.
+        cache : AttentionCache, optional
+            For a decoder-only model writing one token at a time: the keys and values of
+            ``x``'s positions are appended to the cached ones and attended to with them
+            (``mask``, if given, must then cover ``(S, cached + S)`` keys).
 
         Returns
         -------
         Tensor, shape (B, S, d_model)
         """
-        x, weights = self.self_attn(x, mask)
+        x, weights = self.self_attn(x, mask, cache=cache)
         self.self_attn_weights = _detached(weights)
         return self.ffn(x)
 

@@ -6,6 +6,8 @@ Every helper accepts torch tensors or numpy arrays, draws on a given matplotlib 
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +31,18 @@ def to_numpy(x) -> np.ndarray:
 CJK_FONT = "Noto Sans CJK SC"
 
 
+class _OneWeightFilter(logging.Filter):
+    """Drop matplotlib's "Failed to find font weight bold for Noto Sans CJK SC" message.
+
+    The bundled font has one weight, so a bold 三 is drawn in the regular weight: that is
+    expected, and the book build treats anything a figure writes to stderr as an error.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (CJK_FONT in message and "Failed to find font weight" in message)
+
+
 def use_cjk_font() -> str | None:
     """Register the bundled CJK font with matplotlib as the fallback after its default font.
 
@@ -41,21 +55,39 @@ def use_cjk_font() -> str | None:
         The path of the registered font file, or None (with a warning) when ``mplfonts`` is
         not installed; figures then show empty boxes for Chinese characters.
     """
-    try:
-        import mplfonts
-    except ImportError:
+    spec = importlib.util.find_spec("mplfonts")  # its files only: importing it is slow
+    path = Path(spec.origin).parent / "fonts" / "NotoSansCJKsc-Regular.otf" if spec else None
+    if path is None or not path.is_file():
         warnings.warn("mplfonts is not installed (run `make setup`): Chinese characters in figures "
                       "will be drawn as empty boxes", RuntimeWarning, stacklevel=2)
         return None
-    path = Path(mplfonts.__file__).parent / "fonts" / "NotoSansCJKsc-Regular.otf"
     if CJK_FONT not in {f.name for f in font_manager.fontManager.ttflist}:
         font_manager.fontManager.addfont(str(path))
     # A list of families makes matplotlib (>= 3.6) fall back glyph by glyph.
     plt.rcParams["font.family"] = ["DejaVu Sans", CJK_FONT]
+    fm_logger = logging.getLogger("matplotlib.font_manager")
+    if not any(isinstance(f, _OneWeightFilter) for f in fm_logger.filters):
+        fm_logger.addFilter(_OneWeightFilter())
     return str(path)
 
 
+class _MathtextGlyphWarning(logging.Filter):
+    """Re-issue mathtext's "does not have a glyph" log record as the warning plain text gives.
+
+    Plain text warns "Glyph ... missing from font(s)"; mathtext (``"$...$"``) only logs, so a
+    Chinese character inside a math label would draw as a dummy symbol without a warning,
+    and the book build (which turns that warning into an error) would not notice.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "does not have a glyph" in record.msg:
+            warnings.warn(f"Glyph missing from the mathtext font: {record.getMessage()}", UserWarning,
+                          stacklevel=2)
+        return True
+
+
 use_cjk_font()
+logging.getLogger("matplotlib.mathtext").addFilter(_MathtextGlyphWarning())
 
 
 def attention_heatmap(
@@ -133,6 +165,8 @@ def attention_grid(
     y_labels: Sequence[str] | None = None,
     ncols: int = 4,
     suptitle: str | None = None,
+    colorbar: bool = True,
+    colorbar_label: str = "weight",
     **heatmap_kwargs,
 ) -> plt.Figure:
     """Draw several attention matrices side by side (small multiples), one shared scale.
@@ -147,8 +181,13 @@ def attention_grid(
     ncols : int
         Matrices per row.
     suptitle : str, optional
+    colorbar : bool
+        Add one colour bar for the whole grid (the panels share one scale, so one bar
+        keys them all); it is the figure's last axes.
+    colorbar_label : str
+        The colour bar's label.
     **heatmap_kwargs
-        Passed to :func:`attention_heatmap`.
+        Passed to :func:`attention_heatmap` (its own per-panel ``colorbar`` is off).
 
     Returns
     -------
@@ -167,19 +206,20 @@ def attention_grid(
         squeeze=False, constrained_layout=True,
     )
     heatmap_kwargs.setdefault("vmax", float(np.nanmax(w)) if w.size else 1.0)
-    heatmap_kwargs.setdefault("colorbar", False)
     for idx, ax in enumerate(axes.flat):
         if idx >= n:
             ax.axis("off")
             continue
         attention_heatmap(
-            w[idx], ax=ax, title=titles[idx] if titles is not None else None,
+            w[idx], ax=ax, title=titles[idx] if titles is not None else None, colorbar=False,
             x_labels=x_labels, y_labels=y_labels if idx % ncols == 0 else None, **heatmap_kwargs,
         )
         if idx % ncols:
             ax.set_ylabel("")
             if y_labels is not None:
                 ax.set_yticks(range(w.shape[1]), labels=[""] * w.shape[1])
+    if colorbar and n:
+        fig.colorbar(axes.flat[0].images[0], ax=axes, shrink=0.9, label=colorbar_label)
     if suptitle:
         fig.suptitle(suptitle)
     return fig

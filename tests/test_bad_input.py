@@ -23,8 +23,8 @@ import torch.nn.functional as F
 
 import course_lib
 from course_lib import attention, complexity, decoding, embedding, ffn, masks, multihead, norm, numpy_ref
-from course_lib import positional, transformer
-from course_lib.data import batches, spelling, splits, vocab
+from course_lib import bert, gpt, positional, transformer
+from course_lib.data import batches, referents, spelling, splits, vocab
 
 EXCLUDED = {
     "course_lib.grading": "the graders check learners' notebooks; tested in tests/test_grading*.py",
@@ -109,6 +109,24 @@ def _model() -> transformer.Transformer:
 MODEL = _model()
 MEMORY = MODEL.encode(ids)
 HALF = x8.half()
+GPT_CONFIG = dict(vocab_size=12, max_len=5, d_model=8, num_heads=2, d_ff=16, num_layers=1, dropout=0.0)
+BERT_CONFIG = dict(vocab_size=12, max_len=5, type_vocab_size=2, d_model=8, num_heads=2, d_ff=16, num_layers=1,
+                   dropout=0.0)
+GPT_MODEL = gpt.GPT(gpt.GPTConfig(**GPT_CONFIG)).eval()
+BERT_MODEL = bert.BERT(bert.BERTConfig(**BERT_CONFIG)).eval()
+
+
+def _hf_gpt2():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    return GPT2LMHeadModel(GPT2Config(vocab_size=12, n_positions=5, n_embd=8, n_layer=1, n_head=2))
+
+
+def _hf_bert():
+    from transformers import BertConfig, BertForMaskedLM
+
+    return BertForMaskedLM(BertConfig(vocab_size=12, max_position_embeddings=5, hidden_size=8, num_hidden_layers=1,
+                                      num_attention_heads=2, intermediate_size=16))
 
 
 TABLE: dict[str, list[Case] | Exempt] = {
@@ -450,6 +468,63 @@ TABLE: dict[str, list[Case] | Exempt] = {
     "batches.iterate_batches": [Case(lambda **kw: list(batches.iterate_batches(**kw)), dict(numbers=[1, 42, 7], batch_size=2),
                                      [("numbers", 5, NAMED), ("numbers", None, NAMED), *size("batch_size"),
                                       ("direction", "zh", NAMED), ("generator", 0, NAMED), ("drop_last", 1, NAMED)])],
+    # ---------------------------------------------------------------- gpt, bert (chapter 12)
+    "gpt.GPTConfig": [Case(gpt.GPTConfig, dict(**GPT_CONFIG),
+                           [*size("vocab_size"), *size("max_len"), *size("d_model"), *size("num_heads"),
+                            *size("d_ff"), *size("num_layers"), *prob("dropout"), ("num_heads", 3, NAMED),
+                            ("activation", "swish", NAMED), ("eps", -1.0, NAMED), ("fast", 1, NAMED)])],
+    "gpt.GPT": [
+        Case(gpt.GPT, dict(config=gpt.GPTConfig(**GPT_CONFIG)), [("config", GPT_CONFIG, NAMED),
+                                                                  ("config", transformer.TransformerConfig(), NAMED)]),
+        Case(_module_call(lambda: GPT_MODEL), dict(ids=ids, padding_mask=ids > 0),
+             [("ids", ids.tolist(), NAMED), ("ids", ids.float(), NAMED), ("ids", ids + 12, NAMED),
+              ("ids", ids - 10, NAMED), ("ids", ids[0], NAMED), ("ids", torch.ones(1, 9, dtype=torch.long), NAMED),
+              ("padding_mask", (ids > 0).long(), NAMED), ("padding_mask", torch.ones(2, 4, dtype=torch.bool), NAMED),
+              ("padding_mask", ids[0] > 0, NAMED)]),
+        Case(_module_call(lambda: GPT_MODEL, "generate"), dict(ids=ids, max_new_tokens=2),
+             [*size("max_new_tokens", skip=(0,)), ("max_new_tokens", 6, NAMED), ("ids", ids + 12, NAMED),
+              ("temperature", 0.0, NAMED), ("top_k", 0, NAMED), ("eos_id", 12, NAMED), ("sample", 1, NAMED),
+              ("generator", 0, NAMED)]),
+        Case(gpt.GPT.from_huggingface, dict(model=_hf_gpt2()),
+             [("model", torch.nn.Linear(2, 2), NAMED), ("model", _hf_bert(), NAMED), ("model", None, NAMED)]),
+    ],
+    "gpt.causal_lm_loss": [Case(gpt.causal_lm_loss, dict(logits=torch.randn(2, 3, 12), ids=ids, target_mask=ids > 0),
+                                [*tens("logits", torch.randn(2, 3, 12), ndim=torch.randn(3, 12), other_dtype=False),
+                                 ("ids", ids + 12, NAMED), ("ids", ids[:, :2], NAMED), ("ids", ids.float(), NAMED),
+                                 ("target_mask", (ids > 0).long(), NAMED), ("target_mask", ids[:, :2] > 0, NAMED)])],
+    "bert.BERTConfig": [Case(bert.BERTConfig, dict(**BERT_CONFIG),
+                             [*size("vocab_size"), *size("max_len"), *size("type_vocab_size"), *size("d_model"),
+                              *size("num_heads"), *size("d_ff"), *size("num_layers"), *prob("dropout"),
+                              ("num_heads", 3, NAMED), ("activation", "swish", NAMED), ("eps", 0.0, NAMED)])],
+    "bert.BERT": [
+        Case(bert.BERT, dict(config=bert.BERTConfig(**BERT_CONFIG)), [("config", GPT_CONFIG, NAMED),
+                                                                       ("config", gpt.GPTConfig(**GPT_CONFIG), NAMED)]),
+        Case(_module_call(lambda: BERT_MODEL), dict(ids=ids, padding_mask=ids > 0, token_type_ids=ids % 2),
+             [("ids", ids.tolist(), NAMED), ("ids", ids.float(), NAMED), ("ids", ids + 12, NAMED),
+              ("ids", torch.ones(1, 9, dtype=torch.long), NAMED), ("padding_mask", (ids > 0).long(), NAMED),
+              ("padding_mask", torch.ones(2, 4, dtype=torch.bool), NAMED), ("token_type_ids", ids, NAMED),
+              ("token_type_ids", ids[:, :2] % 2, NAMED), ("token_type_ids", (ids % 2).float(), NAMED)]),
+        Case(_module_call(lambda: BERT_MODEL, "encode"), dict(ids=ids, padding_mask=ids > 0),
+             [("ids", ids + 12, NAMED), ("padding_mask", ids[0] > 0, NAMED)]),
+        Case(bert.BERT.from_huggingface, dict(model=_hf_bert()),
+             [("model", torch.nn.Linear(2, 2), NAMED), ("model", _hf_gpt2(), NAMED), ("model", "bert", NAMED)]),
+    ],
+    "bert.mask_tokens": [Case(bert.mask_tokens, dict(ids=ids, vocab_size=12, mask_id=3, special_ids=[0],
+                                                     mask_prob=0.15, generator=torch.Generator().manual_seed(0)),
+                              [("ids", ids.tolist(), NAMED), ("ids", ids.float(), NAMED), ("ids", ids + 12, NAMED),
+                               ("ids", ids[0], NAMED), *size("vocab_size"), ("mask_id", 12, NAMED),
+                               ("mask_id", -1, NAMED), ("special_ids", 0, NAMED), ("special_ids", [0.5], NAMED),
+                               *prob("mask_prob"), ("generator", 0, NAMED)])],
+    "referents.NOUNS": Exempt("a constant word list"),
+    "referents.PRONOUNS": Exempt("a constant table"),
+    "referents.REFERENT_WORDS": Exempt("a constant word list"),
+    "referents.SENTENCE_LENGTH": Exempt("a constant"),
+    "referents.ReferentBatch": Exempt("the dataclass referent_sentences returns"),
+    "referents.is_held_out_pair": [Case(referents.is_held_out_pair, dict(singular="law", plural="cat"),
+                                        [("singular", "laws", NAMED), ("plural", 3, NAMED), ("plural", "law", NAMED)])],
+    "referents.referent_sentences": [Case(referents.referent_sentences, dict(count=4, split="test", seed=1),
+                                          [*size("count"), ("split", "valid", NAMED), ("split", None, NAMED),
+                                           ("seed", 2.5, NAMED), ("seed", True, NAMED), ("seed", None, NAMED)])],
 }
 
 
@@ -477,7 +552,7 @@ def test_the_package_reexports_only_covered_names():
     import course_lib.data as data
 
     assert set(data.__all__) == {n.split(".", 1)[1] for n in TABLE if n.split(".")[0] in
-                                 ("spelling", "vocab", "splits", "batches")}
+                                 ("spelling", "vocab", "splits", "batches", "referents")}
 
 
 CALLS = [(name, i, case) for name, cases in TABLE.items() if not isinstance(cases, Exempt)

@@ -167,7 +167,7 @@ def test_module_exports_exist():
         assert hasattr(data, name), name
 
     # Every module's public names, and only those, are re-exported by the package.
-    modules = (data.spelling, data.vocab, data.splits, data.batches)
+    modules = (data.spelling, data.vocab, data.splits, data.batches, data.referents)
     assert sorted(data.__all__) == sorted(name for m in modules for name in m.__all__)
     for module in modules:
         for name in module.__all__:

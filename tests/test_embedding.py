@@ -214,3 +214,14 @@ def test_parameter_count_skips_buffers_and_accepts_parameter_lists():
     assert parameter_count(pe) == 0
     assert parameter_count(emb, pe) == 160
     assert parameter_count([emb.weight, emb.weight]) == 160
+
+
+def test_embeddings_without_the_scale_return_the_rows_themselves():
+    torch.manual_seed(0)
+    scaled, plain = Embeddings(10, 16), Embeddings(10, 16, scale=False)
+    plain.load_state_dict(scaled.state_dict())
+    ids = torch.tensor([[1, 2, 9]])
+    torch.testing.assert_close(plain(ids), scaled.weight[ids])
+    torch.testing.assert_close(scaled(ids), scaled.weight[ids] * 4.0)
+    with pytest.raises(ValueError, match="scale=1; expected True or False"):
+        Embeddings(10, 16, scale=1)

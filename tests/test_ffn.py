@@ -167,3 +167,19 @@ def test_numpy_twin_rejects_bad_input():
         numpy_ref.positionwise_ffn(x, w1, b1, w2, b2, activation="tanh")
     with pytest.raises(ValueError, match="w1"):
         numpy_ref.positionwise_ffn(x, w1.T, b1, w2, b2)
+
+
+# -- the tanh GELU of GPT-2 (chapter 12) -------------------------------------------------------
+
+def test_gelu_tanh_is_gpt2s_formula_and_differs_from_the_exact_gelu():
+    import math
+
+    torch.manual_seed(0)
+    ffn = PositionwiseFFN(6, 10, activation="gelu_tanh").double()
+    exact = PositionwiseFFN(6, 10, activation="gelu").double()
+    exact.load_state_dict(ffn.state_dict())
+    x = 3 * torch.randn(4, 5, 6, dtype=torch.float64)
+    h = ffn.linear1(x)
+    want = ffn.linear2(0.5 * h * (1 + torch.tanh(math.sqrt(2 / math.pi) * (h + 0.044715 * h**3))))
+    torch.testing.assert_close(ffn(x), want, rtol=0, atol=1e-12)
+    assert (ffn(x) - exact(x)).abs().max() > 1e-6  # the two GELUs are not the same function

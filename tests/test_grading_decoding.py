@@ -90,7 +90,7 @@ def test_wrong_return_types_and_in_place_edits_are_reported():
         scores.zero_()
         return out
 
-    assert "modified in place" in check("decoding.beam_step", in_place, quiet=True).message
+    assert "changed its input `scores`" in check("decoding.beam_step", in_place, quiet=True).message
 
 
 def test_the_check_does_not_touch_the_global_random_state():

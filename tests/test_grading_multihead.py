@@ -57,7 +57,8 @@ class LearnerMHA(nn.Module):
         scale = {"no_scale": 1.0, "d_model": math.sqrt(h * d_head)}.get(m, math.sqrt(d_head))
         scores = q @ k.transpose(-2, -1) / scale
         if mask is not None:
-            scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
+            head_axis = mask.unsqueeze(1) if mask.dim() == 3 else mask  # (B, L_q, L_k) or (L_q, L_k)
+            scores = scores.masked_fill(~head_axis, float("-inf"))
         weights = torch.softmax(scores, dim=-2 if m == "axis" else -1).nan_to_num(0.0)
         heads = weights @ v
         merged = merge_no_transpose(heads) if m in ("merge", "split") else merge_ok(heads)
@@ -110,7 +111,7 @@ def test_nan_for_empty_rows_costs_only_that_case():
     class NaNRows(LearnerMHA):
         def forward(self, query, key, value, mask=None):
             out, weights = super().forward(query, key, value, mask)
-            if mask is not None and not mask.any(-1).all():
+            if mask is not None and mask.dim() == 3 and not mask.any(-1).all():
                 weights = weights.masked_fill(~mask.any(-1)[:, None, :, None], float("nan"))
             return out, weights
 

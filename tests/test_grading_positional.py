@@ -119,3 +119,71 @@ def test_missing_odd_check_costs_only_its_point():
                                          "positional.relative_rotation"])
 def test_unimplemented_scores_zero_without_crashing(exercise_id):
     assert_stub_scores_zero(exercise_id, "08")
+
+
+# -- chapter 12: LearnedPositionalEmbedding ------------------------------------------------------
+
+class _Learned(nn.Module):
+    def __init__(self, d_model, max_len, dropout=0.0):
+        super().__init__()
+        self.rows = nn.Parameter(0.02 * torch.randn(max_len, d_model))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, offset=0):
+        if offset + x.shape[1] > self.rows.shape[0]:
+            raise ValueError("too long")
+        return self.drop(x + self.rows[offset: offset + x.shape[1]])
+
+
+class _LearnedNoOffset(_Learned):
+    def forward(self, x, offset=0):
+        return super().forward(x, 0)
+
+
+class _LearnedSeqFirst(_Learned):
+    def forward(self, x, offset=0):
+        return self.drop(x + self.rows[: x.shape[0]].unsqueeze(1))
+
+
+class _LearnedNoCheck(_Learned):
+    def forward(self, x, offset=0):
+        return self.drop(x + self.rows[offset: offset + x.shape[1]][: x.shape[1]]) if offset + x.shape[1] <= \
+            self.rows.shape[0] else x
+
+
+class _LearnedBuffer(_Learned):
+    def __init__(self, d_model, max_len, dropout=0.0):
+        super().__init__(d_model, max_len, dropout)
+        del self.rows
+        self.register_buffer("rows", 0.02 * torch.randn(max_len, d_model))
+
+
+class _LearnedFromOne(_Learned):
+    def forward(self, x, offset=0):
+        if offset + x.shape[1] > self.rows.shape[0]:
+            raise ValueError("too long")
+        rows = self.rows[offset + 1: offset + x.shape[1] + 1]
+        return self.drop(x + rows) if len(rows) == x.shape[1] else x
+
+
+class _LearnedExtraRow(_Learned):
+    def __init__(self, d_model, max_len, dropout=0.0):
+        super().__init__(d_model, max_len + 1, dropout)  # row 0 unused: positions from 1
+
+
+def test_learned_positional_embedding_full_marks():
+    assert_full_marks("positional.LearnedPositionalEmbedding", _Learned)
+
+
+def test_learned_positional_embedding_mistakes_are_named():
+    ID = "positional.LearnedPositionalEmbedding"
+    assert_mistake_named(ID, _LearnedNoOffset, "offset is ignored")
+    assert_mistake_named(ID, _LearnedSeqFirst, "batch axis")
+    assert_mistake_named(ID, _LearnedNoCheck, "raise ValueError")
+    assert_mistake_named(ID, _LearnedBuffer, "yours is a buffer")
+    assert_mistake_named(ID, _LearnedFromOne, "positions start at 1")
+    assert_mistake_named(ID, _LearnedExtraRow, "max_len + 1 rows")
+
+
+def test_learned_positional_embedding_stub_scores_zero():
+    assert_stub_scores_zero("positional.LearnedPositionalEmbedding", "12")

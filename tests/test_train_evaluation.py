@@ -64,6 +64,9 @@ def test_attention_maps_after_training(tiny_train_config):
     S, T_len = batch.src.shape[1], batch.tgt_in.shape[1]
     assert maps.cross.shape == (2, 4, T_len, S) and maps.encoder_self.shape == (2, 4, S, S)
     torch.testing.assert_close(maps.cross.sum(-1), torch.ones(2, 4, T_len))  # rows are distributions
+    assert maps.decoder_self.shape == (2, 4, T_len, T_len)
+    torch.testing.assert_close(maps.decoder_self.sum(-1), torch.ones(2, 4, T_len))
+    assert (maps.decoder_self.triu(1) == 0).all()  # causal: no target position reads a later one
     assert maps.src_tokens == ["four", "thousand", "and", "twenty", "-", "one"]
     assert maps.tgt_tokens[-1] == "<eos>" and "".join(maps.tgt_tokens[:-1]) == "四千零二十一"
     with torch.no_grad():  # the explicit copy computes what the fast model computes

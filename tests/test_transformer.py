@@ -488,3 +488,23 @@ def test_layer_norm_sits_where_norm_first_says():
         normalised = torch.allclose(out.mean(-1), torch.zeros(2, 5), atol=1e-5)
         assert normalised == (not norm_first)
     assert isinstance(Encoder(_tiny(norm_first=True)).norm, LayerNorm)
+
+
+# -- EncoderLayer with a key/value cache (chapter 12's decoder-only GPT) ------------------------
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_encoder_layer_with_a_cache_equals_the_causal_layer_on_the_whole_prefix(fast):
+    from course_lib.multihead import AttentionCache
+
+    torch.manual_seed(0)
+    layer = EncoderLayer(16, 4, 32, dropout=0.0, norm_first=True, activation="gelu_tanh", fast=fast).double()
+    x = torch.randn(2, 7, 16, dtype=torch.float64)
+    full = layer(x, causal_mask(7))
+    cache = AttentionCache()
+    first = layer(x[:, :3], causal_mask(3), cache=cache)  # the prompt at once, then one position a step
+    steps = [first] + [layer(x[:, t:t + 1], cache=cache) for t in range(3, 7)]
+    assert_close(torch.cat(steps, 1), full, rtol=0, atol=1e-12)
+    assert cache.length == 7
+    # without the cache (or without the mask) a position sees other keys: the outputs differ
+    assert (layer(x[:, 3:4]) - full[:, 3:4]).abs().max() > 1e-3
+    assert (layer(x) - full).abs().max() > 1e-3

@@ -85,7 +85,8 @@ def test_heatmap_label_count_mismatch_raises():
 def test_grid_one_panel_per_matrix_with_shared_scale():
     w = weights(3, 2, 4)
     w[1] *= 0.5  # a dimmer panel must look dimmer, so the colour scale is shared
-    fig = attention_grid(w, titles=["h0", "h1", "h2"], x_labels=list("abcd"), y_labels=["p", "q"], ncols=2)
+    fig = attention_grid(w, titles=["h0", "h1", "h2"], x_labels=list("abcd"), y_labels=["p", "q"], ncols=2,
+                         colorbar=False)
     axes = fig.axes
     assert len(axes) == 4  # 2 x 2 grid for 3 matrices, no colour bars
     assert [ax.axison for ax in axes] == [True, True, True, False]
@@ -100,9 +101,23 @@ def test_grid_one_panel_per_matrix_with_shared_scale():
     assert tick_texts(axes[2].get_yticklabels()) == ["p", "q"]
 
 
+def test_grid_has_one_shared_colour_bar_by_default():
+    w = weights(3, 2, 4)
+    w[2] *= 0.25
+    fig = attention_grid(w, ncols=2)
+    assert len(fig.axes) == 5  # 4 grid cells (one empty) and one colour bar, not one per panel
+    bar = fig.axes[-1]
+    assert bar.get_ylabel() == "weight"
+    # the bar spans the shared scale: 0 to the largest weight of any panel
+    assert bar.get_ylim() == (0.0, pytest.approx(w.max().item()))
+    assert [len(ax.images) for ax in fig.axes[:3]] == [1, 1, 1]
+    fig = attention_grid(w, colorbar_label="mask (1 = may attend)", vmax=1.0)
+    assert fig.axes[-1].get_ylabel() == "mask (1 = may attend)" and fig.axes[-1].get_ylim() == (0.0, 1.0)
+
+
 def test_grid_accepts_tensor_with_grad():
     w = torch.softmax(torch.randn(2, 3, 3, requires_grad=True), dim=-1)
-    fig = attention_grid(w)
+    fig = attention_grid(w, colorbar=False)
     assert len(fig.axes) == 2
 
 
@@ -132,3 +147,30 @@ def test_chinese_numerals_draw_with_the_bundled_font_and_no_missing_glyph(tmp_pa
             fig.savefig(tmp_path / "boxes.png")
     finally:
         use_cjk_font()
+
+
+def test_a_missing_glyph_inside_mathtext_warns_like_plain_text(tmp_path):
+    fig, ax = plt.subplots()
+    ax.set_title("$x_{三}$")  # mathtext fonts have no CJK glyphs; matplotlib only logs this
+    with pytest.warns(UserWarning, match="Glyph missing from the mathtext font"):
+        fig.savefig(tmp_path / "math.png")
+
+
+# --- infra: a bold Chinese title is drawn in the font's one weight, without a log message
+
+
+def test_bold_chinese_logs_no_font_weight_warning(caplog):
+    import course_lib.viz  # noqa: F401  (registers the font and the filter)
+    from matplotlib import font_manager
+
+    # findfont caches its answers (and logs only on a miss): start from an empty cache
+    cached = getattr(font_manager.FontManager, "_findfont_cached", None)
+    if hasattr(cached, "cache_clear"):
+        cached.cache_clear()
+    fig, ax = plt.subplots()
+    ax.set_title("三万亿", fontweight="bold")
+    with caplog.at_level("WARNING", logger="matplotlib.font_manager"):
+        fig.canvas.draw()
+        font_manager.findfont(font_manager.FontProperties(family="Noto Sans CJK SC", weight="bold"),
+                              rebuild_if_missing=False)
+    assert not [r for r in caplog.records if "Failed to find font weight" in r.getMessage()]

@@ -22,11 +22,23 @@ One module per concept; every public name is re-exported here
   with zero-heavy round numbers) and :func:`make_splits`, a training set and two held-out
   test sets disjoint from it by value (:func:`is_held_out`);
 - :mod:`course_lib.data.batches`: :func:`make_batch` and :func:`iterate_batches`, padded
-  :class:`Batch` tensors with the masks of ``docs/DESIGN.md`` (True = may attend).
+  :class:`Batch` tensors with the masks of ``docs/DESIGN.md`` (True = may attend);
+- :mod:`course_lib.data.referents` (chapter 3, a separate toy task): sentences in which a
+  pronoun (*its* / *their*) agrees with exactly one of two nouns,
+  :func:`referent_sentences` returning a :class:`ReferentBatch`.
 """
 
-from course_lib.data import batches, splits, spelling, vocab
+from course_lib.data import batches, referents, splits, spelling, vocab
 from course_lib.data.batches import Batch, iterate_batches, make_batch
+from course_lib.data.referents import (
+    NOUNS,
+    PRONOUNS,
+    REFERENT_WORDS,
+    SENTENCE_LENGTH,
+    ReferentBatch,
+    is_held_out_pair,
+    referent_sentences,
+)
 from course_lib.data.spelling import (
     CHINESE_CHARACTERS,
     ENGLISH_WORDS,
@@ -39,4 +51,5 @@ from course_lib.data.spelling import (
 from course_lib.data.splits import Splits, is_held_out, make_splits, sample_numbers
 from course_lib.data.vocab import CHINESE_VOCAB, ENGLISH_VOCAB, JOINT_VOCAB, Vocab
 
-__all__ = [*spelling.__all__, *vocab.__all__, *splits.__all__, *batches.__all__]
+__all__ = [*spelling.__all__, *vocab.__all__, *splits.__all__, *batches.__all__,
+           *referents.__all__]

@@ -12,7 +12,10 @@ In each code cell of ``solutions/NN_slug.ipynb``, every block of lines from a li
     raise NotImplementedError
 
 at the indentation of the ``### BEGIN SOLUTION`` line. Outputs and execution counts are
-cleared; notebook and cell metadata (``course.exercises``, tags, cell ids) are kept. The
+cleared; notebook and cell metadata (``course.exercises``, tags, cell ids) are kept, and
+every cell gets nbgrader's metadata (schema version 3): solution cells ``solution: true``,
+``check(...)`` cells ``grade: true, locked: true`` with the registry's points, markdown
+cells ``locked: true``, so a teacher can import the notebooks into an nbgrader course. The
 result is written to ``exercises/NN_slug.ipynb``, byte for byte the same on every run.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 from pathlib import Path
 
@@ -31,6 +35,7 @@ __all__ = ["BEGIN", "END", "strip_solutions", "render", "regenerate", "main"]
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 PLACEHOLDER = ("# YOUR CODE HERE", "raise NotImplementedError")
+NBGRADER_SCHEMA = 3  # nbgrader's cell-metadata schema version
 
 
 def _strip_source(source: str, where: str) -> str:
@@ -77,13 +82,55 @@ def strip_solutions(nb: nbformat.NotebookNode, name: str = "notebook") -> nbform
         A marker is unbalanced; the message names the notebook, the cell and the line.
     """
     nb = copy.deepcopy(nb)
+    solution_cells = set()
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        cell.source = _strip_source(cell.source, f"{name}: cell {index}")
+        stripped = _strip_source(cell.source, f"{name}: cell {index}")
+        if stripped != cell.source:
+            solution_cells.add(index)
+        cell.source = stripped
         cell.outputs = []
         cell.execution_count = None
+    _mark_for_nbgrader(nb, solution_cells)
     return nb
+
+
+_CHECK_CALL = re.compile(r"""^\s*check\(\s*["']([\w.]+)["']""", re.MULTILINE)
+
+
+def _nbgrader(grade_id: str, *, solution: bool = False, grade: bool = False, locked: bool = False,
+              points: float | None = None) -> dict:
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": NBGRADER_SCHEMA,
+            "solution": solution}
+    if grade:
+        meta["points"] = points
+    return meta
+
+
+def _mark_for_nbgrader(nb: nbformat.NotebookNode, solution_cells: set[int]) -> None:
+    """Give the cells nbgrader's metadata (schema 3), so a teacher can import the notebook into nbgrader.
+
+    A cell with a solution block is a solution cell; a cell calling ``check("id", ...)`` is an
+    autograded test cell, locked, worth the registry's points for ``id``; markdown cells (the
+    task texts) are locked; other code cells (imports, "try it") stay free.
+    """
+    from course_lib.grading.registry import get  # the registry imports torch: only when generating
+
+    for index, cell in enumerate(nb.cells):
+        cell.metadata.pop("nbgrader", None)
+        checked = _CHECK_CALL.findall(cell.source) if cell.cell_type == "code" else []
+        if index in solution_cells:
+            following = [_CHECK_CALL.findall(c.source) for c in nb.cells[index + 1:] if c.cell_type == "code"]
+            ids = next((found for found in following if found), [])
+            label = ids[0].replace(".", "_") if ids else f"cell_{index}"
+            cell.metadata["nbgrader"] = _nbgrader(f"{label}_solution", solution=True)
+        elif len(checked) == 1:
+            exercise_id = checked[0]
+            cell.metadata["nbgrader"] = _nbgrader(f"{exercise_id.replace('.', '_')}_check", grade=True,
+                                                  locked=True, points=get(exercise_id).max_points)
+        elif cell.cell_type == "markdown":
+            cell.metadata["nbgrader"] = _nbgrader(f"task_{cell.get('id', index)}", locked=True)
 
 
 def render(nb: nbformat.NotebookNode) -> str:

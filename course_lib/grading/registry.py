@@ -17,13 +17,17 @@ the candidate's output matches a known mistake, the hint names that mistake.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
+import os
 import pkgutil
 import traceback
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 __all__ = ["CheckResult", "Exercise", "Grader", "CaseFailed", "exercise", "all_exercises", "get", "check"]
@@ -112,11 +116,8 @@ class Grader:
             self.cases.append((title, False, str(failure), points))
         except NotImplementedError:
             self.cases.append((title, False, "not implemented yet: replace `raise NotImplementedError`", points))
-        except Exception as error:  # the learner's code crashed: say where, briefly
-            last = traceback.extract_tb(error.__traceback__)[-1]
-            self.cases.append(
-                (title, False, f"your code raised {type(error).__name__}: {error} (line {last.lineno})", points)
-            )
+        except Exception as error:  # the learner's code crashed: say where, in the learner's code
+            self.cases.append((title, False, _describe_error(error), points))
         else:
             self.cases.append((title, True, "", points))
 
@@ -130,17 +131,47 @@ class Grader:
         if not bool(condition):
             raise CaseFailed(hint)
 
-    def expect_value_error(self, call: Callable[[], object], hint: str) -> None:
-        """Fail the current case unless ``call()`` raises ``ValueError`` (bad input must be refused)."""
+    def expect_value_error(self, call: Callable[[], object], hint: str, *, naming: str | None = None) -> None:
+        """Fail the current case unless ``call()`` raises ``ValueError`` (bad input must be refused).
+
+        ``naming``: the argument the task says the message names; it must appear in the message.
+        """
         try:
             call()
-        except ValueError:
+        except ValueError as error:
+            if naming is not None and naming not in str(error):
+                raise CaseFailed(f"the ValueError's message ({str(error)[:80]!r}) does not name `{naming}`, "
+                                 f"as the task asks. {hint}") from None
             return
         except NotImplementedError:
             raise
         except Exception as error:  # a crash is not the clear message the learner owes the user
             raise CaseFailed(f"raised {type(error).__name__} instead of ValueError. {hint}") from None
-        raise CaseFailed(f"no error was raised. {hint}")
+        raise CaseFailed(f"no error was raised (expected a ValueError). {hint}")
+
+    @contextmanager
+    def spying(self, **targets: tuple[object, str]):
+        """Record which of ``targets`` (``label=(owner, attribute)``) the body calls; yields the labels called.
+
+        For the rules of a task such as "do not call torch.softmax here": the originals still
+        run, so the candidate's result is unchanged, and they are restored afterwards.
+        """
+        called: list[str] = []
+        saved = []
+        for label, (owner, attribute) in targets.items():
+            original = getattr(owner, attribute)
+
+            def spy(*args, _original=original, _label=label, **kwargs):
+                called.append(_label)
+                return _original(*args, **kwargs)
+
+            saved.append((owner, attribute, original))
+            setattr(owner, attribute, spy)
+        try:
+            yield called
+        finally:
+            for owner, attribute, original in reversed(saved):
+                setattr(owner, attribute, original)
 
     def assert_close(
         self,
@@ -152,9 +183,11 @@ class Grader:
         rtol: float = 1e-5,
         atol: float = 1e-6,
         what: str = "output",
+        check_dtype: bool = True,
     ) -> None:
-        """Fail unless ``got`` equals ``expected`` in shape and value.
+        """Fail unless ``got`` equals ``expected`` in shape, dtype and value.
 
+        ``check_dtype=False`` accepts any dtype (where the task does not state one).
         ``mistakes`` maps a description of a known wrong implementation to the output that
         implementation gives; when ``got`` matches one, the hint names that mistake.
         """
@@ -172,7 +205,14 @@ class Grader:
         if tuple(got.shape) != tuple(expected.shape):
             name_the_mistake()
             raise CaseFailed(f"{what} has shape {tuple(got.shape)}; expected {tuple(expected.shape)}")
-        if torch.allclose(got64, expected64, rtol=rtol, atol=atol, equal_nan=False):
+        close = torch.allclose(got64, expected64, rtol=rtol, atol=atol, equal_nan=False)
+        if check_dtype and got.dtype != expected.dtype:
+            if not close:
+                name_the_mistake()
+            raise CaseFailed(f"{what} has dtype {got.dtype}; expected {expected.dtype}. Keep the dtype of the "
+                             f"inputs: build constants as Python numbers (or with dtype=x.dtype), and do not "
+                             f"convert with .float() or .double()")
+        if close:
             return
         if torch.isnan(got64).any() and not torch.isnan(expected64).any():
             raise CaseFailed(f"{what} contains NaN where the reference has none. {hint}")
@@ -188,10 +228,14 @@ class Grader:
             message = "no checks ran"
         elif not failures:
             message = f"all {len(self.cases)} checks passed."
-        else:
+        elif len(failures) > 1 and len({msg for _, msg in failures}) == 1:  # e.g. a stub: one line, not n
+            message = f"Failed {len(failures)} of {len(self.cases)} checks, each: {failures[0][1]}"
+        elif len(failures) == 1:
             title, msg = failures[0]
-            more = f" ({len(failures) - 1} more failing)" if len(failures) > 1 else ""
-            message = f"Failed: {title}: {msg}{more}"
+            message = f"Failed: {title}: {msg}"
+        else:  # every failing case, each on its own line: one fix may not be the only one needed
+            lines = [f"  {n}. {title}: {msg}" for n, (title, msg) in enumerate(failures, start=1)]
+            message = f"Failed {len(failures)} of {len(self.cases)} checks:\n" + "\n".join(lines)
         return CheckResult(
             exercise_id=exercise_id,
             passed=bool(self.cases) and not failures,
@@ -200,6 +244,145 @@ class Grader:
             message=message,
             cases=[(t, ok, m) for t, ok, m, _ in self.cases],
         )
+
+
+# -- where an error came from -------------------------------------------------------------------
+_LIBRARY_DIRS = tuple(os.path.dirname(m.__file__) + os.sep for m in (torch, np, importlib.import_module("course_lib")))
+_STDLIB_DIR = os.path.dirname(os.__file__) + os.sep
+
+
+def _is_library_frame(filename: str) -> bool:
+    return filename.startswith(_LIBRARY_DIRS) or filename.startswith(_STDLIB_DIR)
+
+
+def _describe_error(error: BaseException) -> str:
+    """``your code raised X: msg (line N: `source`)``, pointing at the learner's deepest frame."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not _is_library_frame(f.filename)]
+    text = f"your code raised {type(error).__name__}: {error}"
+    if not frames:
+        return text + " (inside the library, called with what your code passed it or returned)"
+    last = frames[-1]
+    line = f": `{last.line.strip()}`" if last.line else ""
+    return f"{text} (line {last.lineno} of {last.name}{line})"
+
+
+# -- inputs must survive the candidate ------------------------------------------------------------
+def _snapshot(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (torch.Tensor, np.ndarray)) for v in value):
+        return [_snapshot(v) for v in value]
+    return None
+
+
+def _unchanged(value, before) -> bool:
+    if isinstance(value, torch.Tensor):
+        return (value.shape == before.shape and value.dtype == before.dtype
+                and torch.equal(value.detach(), before))
+    if isinstance(value, np.ndarray):
+        return value.shape == before.shape and np.array_equal(value, before, equal_nan=True)
+    return len(value) == len(before) and all(b is None or _unchanged(v, b) for v, b in zip(value, before))
+
+
+def _restore(value, before) -> None:
+    try:
+        if isinstance(value, torch.Tensor):
+            with torch.no_grad():
+                value.resize_(before.shape).copy_(before)
+        elif isinstance(value, np.ndarray):
+            value[...] = before
+        elif isinstance(value, list):
+            for v, b in zip(value, before):
+                if b is not None:
+                    _restore(v, b)
+    except Exception:  # a tensor that cannot be written back (a view of a leaf): the case fails anyway
+        pass
+
+
+def _argument_names(fn, args: tuple, kwargs: dict) -> list[tuple[str, object]]:
+    try:
+        bound = inspect.signature(fn).bind_partial(*args, **kwargs)
+        named = []
+        for name, value in bound.arguments.items():
+            kind = inspect.signature(fn).parameters[name].kind
+            if kind is inspect.Parameter.VAR_POSITIONAL:
+                named += [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+            elif kind is inspect.Parameter.VAR_KEYWORD:
+                named += list(value.items())
+            else:
+                named.append((name, value))
+        return named
+    except (TypeError, ValueError):
+        return [(f"argument {i + 1}", v) for i, v in enumerate(args)] + list(kwargs.items())
+
+
+class _InputGuard:
+    """Snapshots the tensor and array arguments of one call and fails the case if the call changed one."""
+
+    def __init__(self, fn, args: tuple, kwargs: dict, what: str):
+        self.what = what
+        self.saved = [(name, value, _snapshot(value)) for name, value in _argument_names(fn, args, kwargs)]
+        self.saved = [(n, v, b) for n, v, b in self.saved if b is not None]
+
+    def verify(self) -> None:
+        changed = [name for name, value, before in self.saved if not _unchanged(value, before)]
+        for name, value, before in self.saved:
+            if name in changed:
+                _restore(value, before)  # later cases and the reference see the original again
+        if changed:
+            names = ", ".join(f"`{n}`" for n in changed)
+            raise CaseFailed(f"{self.what} changed its input {names}: an in-place operation on it "
+                             f"(an augmented assignment such as -=, an assignment into a slice, or a method "
+                             f"whose name ends in an underscore). Compute a new tensor and leave the inputs "
+                             f"as they were given")
+
+
+def _guard_module(module: torch.nn.Module, what: str) -> None:
+    """Hooks on ``module`` that fail the case when its forward changes its inputs."""
+    pending: list[_InputGuard] = []
+
+    def before(mod, args, kwargs):
+        pending.append(_InputGuard(mod.forward, args, kwargs, what))
+
+    def after(mod, args, kwargs, output):
+        if pending:
+            pending.pop().verify()
+
+    module.register_forward_pre_hook(before, with_kwargs=True)
+    module.register_forward_hook(after, with_kwargs=True, always_call=True)
+
+
+def guarded(candidate: Callable, exercise_name: str) -> Callable:
+    """``candidate`` wrapped so that a call that changes its inputs fails the case that made it.
+
+    A function's tensor and array arguments are copied before the call and compared after it;
+    a class's instances get the same check on every ``forward`` (through module hooks). The
+    grader's references are computed after the candidate on the same tensors, so a changed
+    input is caught before it can poison them, and is restored for the later cases.
+    """
+    if isinstance(candidate, type):
+        if not issubclass(candidate, torch.nn.Module):
+            return candidate
+
+        @functools.wraps(candidate, updated=())
+        def build(*args, **kwargs):
+            module = candidate(*args, **kwargs)
+            if isinstance(module, torch.nn.Module):
+                _guard_module(module, f"your {exercise_name}'s forward")
+            return module
+
+        return build
+
+    @functools.wraps(candidate)
+    def call(*args, **kwargs):
+        guard = _InputGuard(candidate, args, kwargs, f"your function {exercise_name}")
+        result = candidate(*args, **kwargs)
+        guard.verify()
+        return result
+
+    return call
 
 
 _REGISTRY: dict[str, Exercise] = {}
@@ -266,7 +449,7 @@ def check(exercise_id: str, candidate: Callable, *, seed: int = 0, quiet: bool =
     if not callable(candidate):
         g.cases.append(("the candidate is callable", False, f"expected a function or class; got {type(candidate).__name__}", ex.max_points))
     else:
-        ex.run(candidate, g)
+        ex.run(guarded(candidate, ex.name), g)
     result = g.result(exercise_id)
     if not quiet:
         print(result.verdict())

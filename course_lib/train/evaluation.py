@@ -109,6 +109,8 @@ class AttentionMaps:
         Decoder cross-attention of each of the ``N`` layers: target position × source token.
     encoder_self : Tensor, shape (N, H, S, S)
         Encoder self-attention of each layer.
+    decoder_self : Tensor, shape (N, H, T, T)
+        Decoder (causal) self-attention of each layer: target position × earlier target position.
     src_tokens, tgt_tokens : list of str
         The source tokens, and the target token each decoder row predicts (``<eos>`` last).
     logits : Tensor, shape (1, T, V)
@@ -117,6 +119,7 @@ class AttentionMaps:
 
     cross: Tensor
     encoder_self: Tensor
+    decoder_self: Tensor
     src_tokens: list[str]
     tgt_tokens: list[str]
     logits: Tensor
@@ -149,6 +152,7 @@ def attention_maps(model: Transformer, number: int, *, direction: str = "en-zh")
     return AttentionMaps(
         cross=torch.stack([layer.cross_attn_weights[0] for layer in viewer.decoder.layers]),
         encoder_self=torch.stack([layer.self_attn_weights[0] for layer in viewer.encoder.layers]),
+        decoder_self=torch.stack([layer.self_attn_weights[0] for layer in viewer.decoder.layers]),
         src_tokens=[JOINT_VOCAB.itos[i] for i in batch.src[0].tolist()],
         tgt_tokens=[JOINT_VOCAB.itos[i] for i in batch.tgt_out[0].tolist()],  # row t predicts tgt_out[t]
         logits=logits,

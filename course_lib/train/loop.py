@@ -136,7 +136,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         After saving a checkpoint, on Ctrl-C.
     """
     _check_arguments(config, resume, overwrite, on_step, on_eval)
-    rank, world = _distributed()
+    rank, world = _distributed(config)
     device = _device(config, world)
     claimed = (claim_run_folder(config.out, resume=resume, overwrite=overwrite) if config.out and rank == 0
                else contextlib.nullcontext())
@@ -255,14 +255,18 @@ def _setup(config: TrainConfig, *, rank: int, world: int, device: torch.device) 
                 amp=config.amp and device.type == "cuda", peak=peak)
 
 
-def _distributed() -> tuple[int, int]:
-    """This process's (rank, world size), starting the process group under torchrun."""
+def _distributed(config: TrainConfig) -> tuple[int, int]:
+    """This process's (rank, world size), starting the process group under torchrun.
+
+    The backend follows the device the run trains on, not the machine: a CPU run under
+    torchrun uses gloo even where CUDA is available (NCCL only moves CUDA tensors).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return 0, 1
     import torch.distributed as dist
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        backend = "nccl" if pick_device(config.device).type == "cuda" else "gloo"
         dist.init_process_group(backend)
     return dist.get_rank(), dist.get_world_size()
 

@@ -126,12 +126,35 @@ def _softmax(candidate, g: Grader) -> None:
     with g.case("-inf logits get exactly zero weight and the rest still sum to one"):
         g.assert_close(candidate(x), ref.softmax(x), hint="exp(-inf) is 0: a -inf logit should simply drop out")
 
+    x = g.randn(4, 5)
+    x[1] = float("-inf")  # a query whose keys are all masked
+    x[3, :4] = float("-inf")
+    with g.case("a slice of only -inf (a query with every key masked) gives zeros, not NaN"):
+        g.assert_close(candidate(x), ref.softmax(x),
+                       hint="every exp() in that slice is 0, so the sum is 0 and 0 / 0 is NaN: such a slice "
+                            "must come out as zeros, and the other slices as usual")
+
     x = g.randn(3, 4)
     before = x.clone()
     with g.case("the input tensor is left unchanged"):
         candidate(x)
         g.expect(torch.equal(x, before), "your softmax changed the tensor it was given: "
                                          "look for an in-place operation on the input")
+
+    x = g.randn(3, 5)
+    with g.case("written without PyTorch's own softmax (the task's rule for this exercise)"):
+        expected = ref.softmax(x)
+        with g.spying(**{"torch.softmax": (torch, "softmax"), "F.softmax": (torch.nn.functional, "softmax"),
+                         "Tensor.softmax": (torch.Tensor, "softmax"),
+                         "torch.special.softmax": (torch.special, "softmax")}) as called:
+            got = candidate(x)
+        g.expect(not called, "your softmax calls PyTorch's own softmax; this exercise asks you to write it "
+                             "from exp() and a sum (from exercise 3 on, the built-in one is allowed)")
+        g.assert_close(got, expected, hint="each row should become positive weights summing to one")
+
+    x = g.randn(2, 6, dtype=torch.float32)
+    with g.case("float32 in, float32 out (and float64 in, float64 out: every other case)"):
+        g.assert_close(candidate(x), ref.softmax(x), hint="keep the input's dtype", rtol=1e-5, atol=1e-6)
 
 
 # -- dot_product_scores ----------------------------------------------------------------------
@@ -279,6 +302,13 @@ def _nadaraya_watson(candidate, g: Grader) -> None:
                      ref.nadaraya_watson(queries, keys, values, bandwidth=2.0),
                      hint=hint + "; compare queries and keys within each batch element only",
                      mistakes=_nw_mistakes(queries, keys, values, 2.0, (NW_SIGMA, NW_NO_HALF, WRONG_AXIS)))
+
+    queries, keys, values = g.randn(2, 4), g.randn(2, 6), g.randn(2, 6, 3)
+    with g.case("a vector per key: values (2, 6, 3) give out (2, 4, 3)"):
+        expected = ref.nadaraya_watson(queries, keys, values, bandwidth=0.7)
+        _assert_pair(g, candidate(queries, keys, values, bandwidth=0.7), expected,
+                     hint="with values of shape (..., L_k, d_v) each output is a weighted sum of value "
+                          "vectors: out has shape (..., L_q, d_v)")
 
     keys, values = g.randn(6), g.randn(6)
     queries = torch.tensor([0.0, 150.0, -150.0], dtype=torch.float64)  # exponents around -1e4

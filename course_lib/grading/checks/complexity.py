@@ -80,13 +80,10 @@ def _(candidate, g: Grader):
             what="recurrent_layer_params('lstm', 10, bias=False)", hint="without biases only the matrices remain",
             mistakes={"the biases are still counted": recurrent_layer_params("lstm", 10)},
         )
-    with g.case("an unknown kind raises ValueError"):
-        try:
-            candidate("transformer", 8)
-        except ValueError:
-            pass
-        else:
-            raise CaseFailed("kind='transformer' should raise ValueError naming the argument")
+    with g.case("an unknown kind raises ValueError naming `kind`"):
+        g.expect_value_error(lambda: candidate("transformer", 8),
+                             "kind='transformer' is not a recurrent layer: raise ValueError naming the argument",
+                             naming="kind")
 
 
 @exercise("complexity.conv1d_layer_params", name="conv1d_layer_params", chapter="02")

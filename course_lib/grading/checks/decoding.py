@@ -212,10 +212,9 @@ def _as_step(got) -> Tensor:
     return torch.stack([beam.double(), token.double(), score.double()], dim=-1)  # (B, K', 3)
 
 
-_HINT = ("score every (beam, token) pair as the beam's score plus the token's log-probability, let a finished "
-         "beam continue only with pad_id at no cost, rank all K·V candidates of a source together by score / "
-         "((5 + length) / 6) ** length_penalty, keep the best min(beam_size, K·V), best first, and return "
-         "(candidate index // V, candidate index % V, raw score)")
+_HINT = ("re-read the task's rules one at a time: what a candidate's score is, which candidates a finished "
+         "beam proposes, over which candidates the ranking runs and by what, how many are kept, and "
+         "what the three returned tensors hold")
 
 
 @exercise("decoding.beam_step", name="beam_step", chapter="11")

@@ -58,10 +58,12 @@ def _(candidate, g):
     with g.case("ids out of range or not integers raise ValueError"):
         module = candidate(V, d)
         g.expect_value_error(lambda: module(torch.tensor([[0, V]])), f"id {V} has no row in a table of "
-                            f"{V} words: raise ValueError naming ids")
-        g.expect_value_error(lambda: module(torch.tensor([[-1, 0]])), "a negative id has no row: raise ValueError")
+                            f"{V} words: raise ValueError naming ids", naming="ids")
+        g.expect_value_error(lambda: module(torch.tensor([[-1, 0]])), "a negative id has no row: raise ValueError naming ids",
+                             naming="ids")
         g.expect_value_error(lambda: module(torch.tensor([[0.0, 1.0]])),
-                            "float ids are not token ids: raise ValueError naming ids and its dtype")
+                            "float ids are not token ids: raise ValueError naming ids and its dtype",
+                             naming="ids")
 
 
 @exercise("embedding.OutputProjection", name="OutputProjection", chapter="09")
@@ -110,8 +112,10 @@ def _(candidate, g):
     with g.case("bias=True adds a learned vector of vocab_size numbers"):
         module = candidate(d, V, bias=True)
         bias = getattr(module, "bias", None)
-        g.expect(isinstance(bias, torch.Tensor) and tuple(bias.shape) == (V,),
+        g.expect(isinstance(bias, nn.Parameter) and tuple(bias.shape) == (V,),
                  f"expected a parameter `bias` of shape ({V},)")
+        g.expect(torch.all(bias.detach() == 0), "a fresh bias should start at zero, as the task says "
+                 "(every word's logit starts from the matrix product alone)")
         with torch.no_grad():
             _weight_of(module, (V, d)).copy_(table)
             bias.copy_(torch.arange(V, dtype=bias.dtype))

@@ -40,11 +40,9 @@ def _(candidate, g):
     big = torch.tensor([-40.0, -8.0, 0.0, 8.0, 40.0], dtype=torch.float64)
     with g.case("large inputs: GELU(-40) = 0 and GELU(40) = 40, no NaN or overflow"):
         g.assert_close(candidate(big.clone()), gelu(big), hint=hint, atol=1e-7)
-    with g.case("float32 in, float32 out, shape kept"):
+    with g.case("float32 in, float32 out, shape kept (float64 in, float64 out: the other cases)"):
         got = candidate(x.float().reshape(2, 2, 25))
-        g.expect(isinstance(got, torch.Tensor) and got.dtype == torch.float32,
-                 "keep the input's dtype: build any constants with Python floats, not float64 tensors")
-        g.assert_close(got, gelu(x).reshape(2, 2, 25), hint=hint, rtol=1e-4, atol=1e-5)
+        g.assert_close(got, gelu(x.float().reshape(2, 2, 25)), hint=hint, rtol=1e-4, atol=1e-5)
 
 
 # -- PositionwiseFFN ---------------------------------------------------------------------------
@@ -80,11 +78,42 @@ def _ffn_mistakes(ref: PositionwiseFFN, x: torch.Tensor) -> dict[str, torch.Tens
             "the activation is missing: two linear maps in a row are just one linear map": l2(l1(x)),
             "the activation is applied after the second linear map (the output must stay unbounded)": act(l2(l1(x))),
             "the activation is applied after both linear maps": act(l2(act(l1(x)))),
+            "b1 added after the activation; the activation acts on x W1 + b1, bias included":
+                l2(act(x @ l1.weight.T) + l1.bias),
         }
         if ref.activation == "gelu":
             mistakes["a ReLU where GELU was asked for: read the `activation` argument"] = l2(torch.relu(l1(x)))
             mistakes["the tanh approximation of GELU; use the exact erf form"] = l2(F.gelu(l1(x), approximate="tanh"))
     return mistakes
+
+
+def _expect_hidden_dropout(g: Grader, candidate) -> None:
+    """Dropout on the hidden units, not on the input or the output, seen through chosen weights.
+
+    With W1 = 0 and b1 = 1 every hidden unit is 1; with W2 summing two hidden units into each
+    output and b2 = 1, dropout(p=0.5) on the hidden units gives outputs 1, 3 and 5. On the
+    output it gives 0 and 6; on the input, or none, always 3.
+    """
+    d_model, d_ff = 8, 16
+    module = candidate(d_model, d_ff, dropout=0.5).double()
+    with torch.no_grad():
+        module.linear1.weight.zero_(), module.linear1.bias.fill_(1.0)
+        module.linear2.weight.copy_(torch.eye(d_model, dtype=torch.float64).repeat_interleave(2, dim=1))
+        module.linear2.bias.fill_(1.0)
+        module.train()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(g.randint(0, 10_000, 1)))
+            out = module(g.randn(64, d_model))
+    values = set(out.round(decimals=6).flatten().tolist())
+    if values <= {3.0}:
+        raise CaseFailed("in training mode the hidden units were not dropped (dropout missing, or applied to "
+                         "the input): apply nn.Dropout(dropout) to the hidden units, after the activation")
+    if values <= {0.0, 6.0}:
+        raise CaseFailed("dropout is applied to the output of linear2; it belongs on the hidden units, "
+                         "between the activation and linear2")
+    g.expect(values <= {1.0, 3.0, 5.0} and {1.0, 3.0} <= values,
+             "dropout should zero hidden units (between the activation and linear2) and scale the kept "
+             "ones by 1 / (1 - p)")
 
 
 @exercise("ffn.PositionwiseFFN", name="PositionwiseFFN", chapter="06")
@@ -106,13 +135,11 @@ def _(candidate, g):
             for shape in ((6,), (7, 6), (2, 3, 4, 6)):
                 y = g.randn(*shape)
                 g.assert_close(module(y), ref(y), hint="act on the last axis only; every other axis is a position")
-    with g.case("dropout=0.5 is active in training mode and off in eval mode"):
+    with g.case("dropout=0.5 acts on the hidden units in training mode, and is off in eval mode"):
         module, ref = _build(candidate, g, 6, 64, dropout=0.5)
         with torch.no_grad():
             g.assert_close(module(x), ref(x), hint="in eval mode dropout must do nothing")
-            module.train()
-            g.expect(not torch.allclose(module(x), ref(x)),
-                     "in training mode the output did not change: apply nn.Dropout(dropout) to the hidden units")
+        _expect_hidden_dropout(g, candidate)
     with g.case('an unknown activation ("tanh") raises ValueError'):
         g.expect_value_error(lambda: candidate(6, 10, activation="tanh"),
                             "accept only 'relu' and 'gelu', and name `activation` in the message")
@@ -152,9 +179,13 @@ def _(candidate, g):
             "the activation is applied after the second linear map": act((x @ w1 + b1) @ w2 + b2),
             "the activation is applied after both linear maps": act(act(x @ w1 + b1) @ w2 + b2),
         }
+        mistakes["b1 added after the activation; the activation acts on x W1 + b1, bias included"] = \
+            (act(x @ w1) + b1) @ w2 + b2
         if activation == "gelu":
             mistakes["a ReLU where GELU was asked for: read the `activation` argument"] = \
                 np.maximum(x @ w1 + b1, 0) @ w2 + b2
+            mistakes["the tanh approximation of GELU; this exercise asks for the exact erf form"] = \
+                F.gelu(torch.from_numpy(x @ w1 + b1), approximate="tanh").numpy() @ w2 + b2
         with g.case(f'activation="{activation}" on a (3, 4, 5) input, d_ff = 9'):
             got = _to_tensor(candidate(x.copy(), w1.copy(), b1.copy(), w2.copy(), b2.copy(), activation=activation))
             expected = numpy_ref.positionwise_ffn(x, w1, b1, w2, b2, activation=activation)

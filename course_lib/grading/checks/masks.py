@@ -84,10 +84,16 @@ def _(candidate, g):
     lengths[0] = 7  # one full-length sequence
     with g.case(f"lengths given as the list {lengths}, max_len = 7"):
         _check_padding(g, candidate(list(lengths), 7), lengths, 7)
-    with g.case("a length longer than max_len raises ValueError"):
+    with g.case("a length longer than max_len, or a negative one, raises ValueError"):
         g.expect_value_error(
             lambda: candidate([2, 5], 4),
             "a length above max_len cannot be padded to max_len: raise ValueError naming `lengths`",
+            naming="lengths",
+        )
+        g.expect_value_error(
+            lambda: candidate(torch.tensor([2, -1]), 4),
+            "a negative length is no length: raise ValueError naming `lengths`",
+            naming="lengths",
         )
 
 

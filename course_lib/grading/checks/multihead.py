@@ -43,12 +43,8 @@ def _(candidate, g: Grader):
     with g.case("one head keeps every feature: (B, 1, L, d_model)"):
         g.assert_close(candidate(x, 1), split_heads(x, 1), hint=hint)
     with g.case("raises ValueError when d_model=12 is not divisible by num_heads=5"):
-        try:
-            candidate(g.randn(2, 3, 12), 5)
-        except ValueError:
-            pass
-        else:
-            raise CaseFailed("no ValueError was raised: check that num_heads divides d_model first")
+        g.expect_value_error(lambda: candidate(g.randn(2, 3, 12), 5),
+                             "check that num_heads divides d_model first, and name num_heads")
 
 
 # -- merge_heads -------------------------------------------------------------------------------
@@ -210,6 +206,19 @@ def _(candidate, g: Grader):
                        mistakes={"the mask inverted (True should mean 'may attend')":
                                  ref(query, key, value, mask=~mask)[0]} | _mistakes(ref, query, key, value, mask),
                        what="out")
+    square = g.rand_mask(3, 6, p=0.6)
+    square[:, 1] = True
+    with g.case("a 2-D (L_q, L_k) mask, shared by every batch element and head"):
+        out, weights = _call(_build(candidate, d_model, num_heads, ref), query, key, value, square)
+        # mask.unsqueeze(1), right for (B, L_q, L_k), turns (L_q, L_k) into (L_q, 1, L_k): with H = L_q
+        # here it broadcasts silently, query row h masking every query of head h.
+        as_3d = {"the 2-D mask given a head axis as if it were (B, L_q, L_k) (unsqueeze(1)); an (L_q, L_k) "
+                 "mask already lines up with the scores' last two axes":
+                 _variant(ref, query, key, value, square[None, :, None, :])[1].detach()}
+        g.assert_close(weights, ref(query, key, value, mask=square)[1], what="weights", mistakes=as_3d,
+                       hint="a 2-D mask has no batch axis: it must line up with the last two axes of the "
+                            "(B, H, L_q, L_k) scores (broadcasting aligns from the right)")
+        g.assert_close(out, ref(query, key, value, mask=square)[0], what="out", hint=hint)
     empty = mask.clone()
     empty[1, 2] = False
     with g.case("a query whose keys are all masked gets zero weights (not NaN)"):
@@ -225,9 +234,5 @@ def _(candidate, g: Grader):
         out, _ = _call(_build(candidate, d_model, num_heads, ref), x, x, x)
         g.assert_close(out, ref(x, x, x)[0], hint=hint, mistakes=_mistakes(ref, x, x, x), what="out")
     with g.case("raises ValueError when d_model=12 is not divisible by num_heads=5"):
-        try:
-            candidate(12, 5)
-        except ValueError:
-            pass
-        else:
-            raise CaseFailed("no ValueError was raised: check that num_heads divides d_model first")
+        g.expect_value_error(lambda: candidate(12, 5),
+                             "check that num_heads divides d_model first, and name num_heads")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_lib.grading.registry import Grader, exercise
+from course_lib.grading.registry import CaseFailed, Grader, exercise
 from course_lib.norm import layer_norm
 
 _HINT = ("subtract the mean over the last axis, divide by sqrt(variance + eps) with the biased variance "
@@ -174,6 +174,34 @@ def _placements(x, f, norm_first: bool) -> tuple[torch.Tensor, dict[str, torch.T
     }
 
 
+class _Ones(nn.Module):
+    """A sub-layer whose output is all ones, whatever its input."""
+
+    def forward(self, x):
+        return torch.ones_like(x)
+
+
+def _expect_output_dropout(g: Grader, candidate, d: int) -> None:
+    """Pre-LN with a sub-layer of ones: x + Dropout(ones) - x is 0 or 2 (p = 0.5), never 1 or 2(x + 1)."""
+    x = 2 * g.randn(16, 4, d) + 1
+    module = candidate(d, _Ones(), True, 0.5)
+    g.expect(isinstance(module, nn.Module), "Residual should be an nn.Module (subclass nn.Module)")
+    module = module.double().train()
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(g.randint(0, 10_000, 1)))
+        added = module(x.clone()) - x
+    values = set(added.round(decimals=6).flatten().tolist())
+    if values <= {1.0}:
+        raise CaseFailed("with dropout=0.5 in training mode nothing was dropped: apply "
+                         "nn.Dropout(dropout) to the sub-layer's output, before it is added to x")
+    g.expect(values <= {0.0, 2.0} and values == {0.0, 2.0},
+             "dropout belongs on the sub-layer's output only, x + Dropout(sublayer(...)): here the sum "
+             "(or the input) was dropped too")
+    module.eval()
+    with torch.no_grad():
+        g.assert_close(module(x) - x, torch.ones_like(x), hint="in eval mode dropout must do nothing")
+
+
 def _residual(candidate, g: Grader, sub: nn.Module, d: int, norm_first: bool):
     module = candidate(d, sub, norm_first)
     g.expect(isinstance(module, nn.Module), "Residual should be an nn.Module (subclass nn.Module)")
@@ -216,6 +244,8 @@ def _(candidate, g):
                 expected, _ = _placements(x, lambda t: sub(t)[0], norm_first)
                 g.assert_close(got[0], expected, hint="apply the residual and norm to the first element only")
                 g.assert_close(got[1], sub(inner)[1], what="weights", hint="pass the weights back unchanged")
+    with g.case("dropout=0.5 acts on the sub-layer's output only, in training mode"):
+        _expect_output_dropout(g, candidate, d)
     with g.case("the LayerNorm's weight and bias are parameters of the module"):
         sub = _Sublayer(g, d)
         module = candidate(d, sub, False)

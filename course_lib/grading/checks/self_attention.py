@@ -190,7 +190,8 @@ def _(candidate, g: Grader):
                 w = {name: getattr(reference, name).weight.detach().T for name in ("w_q", "w_k", "w_v")}
                 mistakes = _mistakes(x, w["w_q"], w["w_k"], w["w_v"], mask)
             _compare(g, got, expected, mistakes,
-                     hint="forward: project x three ways with w_q, w_k, w_v, then scaled dot-product attention")
+                     hint="compare your forward with the task text: which layer gives the queries, the keys "
+                          "and the values, and how the scores are scaled and normalised")
 
     run("forward matches the reference: d_model = 8, d_k = 4, d_v = 3", 8, 4, 3)
     run("forward matches the reference: d_model = d_k = d_v = 6", 6, 6, 6)
@@ -212,6 +213,8 @@ def _(candidate, g: Grader):
     with g.case("gradients reach w_q, w_k and w_v"):
         module, _ = _build(candidate, g, 6, 4)
         out, _ = module(g.randn(1, 4, 6))
+        g.expect(isinstance(out, torch.Tensor) and out.requires_grad,
+                 "out carries no gradient: use torch operations only (no .numpy(), no .detach())")
         out.square().sum().backward()
         for name in ("w_q", "w_k", "w_v"):
             grad = getattr(module, name).weight.grad

@@ -56,20 +56,38 @@ def _(candidate, g):
                 points=2):
         got = candidate(logits.clone(), target.clone(), smoothing=0.1, ignore_index=0)
         g.assert_close(torch.as_tensor(got), label_smoothed_loss(logits, target, smoothing=0.1, ignore_index=0),
-                       what="loss", hint=hint, mistakes=_loss_variants(logits, target, 0.1, 0))
+                       what="loss", hint=hint, mistakes=_loss_variants(logits, target, 0.1, 0), check_dtype=False)
     with g.case("smoothing 0 gives the plain cross-entropy; a larger ε (0.4) and another padding id (2)"):
         for eps, pad in ((0.0, 0), (0.4, 2)):
             expected = label_smoothed_loss(logits, target, smoothing=eps, ignore_index=pad)
             got = candidate(logits.clone(), target.clone(), smoothing=eps, ignore_index=pad)
             g.assert_close(torch.as_tensor(got), expected, what=f"loss (ε={eps}, ignore_index={pad})", hint=hint,
-                           mistakes=_loss_variants(logits, target, eps, pad))
+                           mistakes=_loss_variants(logits, target, eps, pad), check_dtype=False)
+    with g.case("written without F.cross_entropy (the task's rule)"):
+        with g.spying(**{"F.cross_entropy": (torch.nn.functional, "cross_entropy"),
+                         "nn.CrossEntropyLoss": (torch.nn.CrossEntropyLoss, "forward")}) as called:
+            got = candidate(logits.clone(), target.clone(), smoothing=0.1, ignore_index=0)
+        g.expect(not called, "your loss calls PyTorch's cross-entropy (F.cross_entropy or nn.CrossEntropyLoss); "
+                             "the task asks for the formula itself (the reference is what it computes)")
+    with g.case("returns a scalar tensor that backward() can reach the logits through"):
+        leaf = logits.clone().requires_grad_()
+        got = candidate(leaf, target.clone(), smoothing=0.1, ignore_index=0)
+        g.expect(isinstance(got, torch.Tensor), f"the loss is a {type(got).__name__}; return a tensor (no "
+                 ".item() or float()): training calls loss.backward()")
+        g.expect(got.dim() == 0, f"the loss has shape {tuple(got.shape)}; return a scalar, the mean")
+        g.expect(got.requires_grad, "the loss carries no gradient: use torch operations on the logits only "
+                 "(no .detach(), .item() or numpy)")
+        got.backward()
+        expected = logits.clone().requires_grad_()
+        label_smoothed_loss(expected, target, smoothing=0.1, ignore_index=0).backward()
+        g.assert_close(leaf.grad, expected.grad, what="the gradient of the loss", hint=hint, rtol=1e-4, atol=1e-6)
     with g.case("large logits (±1e4) give a finite loss"):
         big = torch.tensor([[[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]]], dtype=torch.float64)
         tgt = torch.tensor([[0, 2]])
         got = torch.as_tensor(candidate(big, tgt, smoothing=0.1, ignore_index=-100))
         g.expect(torch.isfinite(got).all(), "the loss overflowed: take log_softmax, not log(softmax(...))")
         g.assert_close(got, label_smoothed_loss(big, tgt, smoothing=0.1, ignore_index=-100), what="loss",
-                       hint=hint, rtol=1e-6)
+                       hint=hint, rtol=1e-6, check_dtype=False)
 
 
 def _schedule(candidate, steps, **kw):

@@ -68,12 +68,13 @@ def _output(got) -> Tensor:
 
 
 def _sublayer(res: Residual, x: Tensor, fn: Callable[[Tensor], Tensor], norm_first: bool, *,
-              residual: bool = True) -> Tensor:
-    """A Residual computed by hand, optionally with its residual connection forgotten."""
-    out = fn(res.norm(x) if norm_first else x)
+              residual: bool = True, norm: bool = True) -> Tensor:
+    """A Residual computed by hand, optionally with its residual connection or its LayerNorm forgotten."""
+    ln = res.norm if norm else (lambda t: t)
+    out = fn(ln(x) if norm_first else x)
     if norm_first:
         return x + out if residual else out
-    return res.norm(x + out) if residual else res.norm(out)
+    return ln(x + out) if residual else ln(out)
 
 
 def _encoder(layer: EncoderLayer, x: Tensor, mask: Tensor | None, norm_first: bool, *,
@@ -84,17 +85,21 @@ def _encoder(layer: EncoderLayer, x: Tensor, mask: Tensor | None, norm_first: bo
 
 
 def _decoder(layer: DecoderLayer, x: Tensor, memory: Tensor, self_mask, cross_mask, norm_first: bool, *,
-             keys: str = "memory", ffn_residual: bool = True) -> Tensor:
+             keys: str = "memory", ffn_residual: bool = True, norms: str = "sca") -> Tensor:
+    """The decoder layer by hand; ``norms`` lists the sub-layers (s, c, a = self, cross, ffn) that keep their norm."""
     self_attn, cross_attn = layer.self_attn.sublayer, layer.cross_attn.sublayer
-    x = _sublayer(layer.self_attn, x, lambda t: self_attn(t, self_mask)[0], norm_first)
+    x = _sublayer(layer.self_attn, x, lambda t: self_attn(t, self_mask)[0], norm_first, norm="s" in norms)
     if keys == "memory":
-        x = _sublayer(layer.cross_attn, x, lambda t: cross_attn(t, memory, cross_mask)[0], norm_first)
+        x = _sublayer(layer.cross_attn, x, lambda t: cross_attn(t, memory, cross_mask)[0], norm_first,
+                      norm="c" in norms)
+    elif keys == "queries from memory":  # the roles swapped: memory asks, the decoder stream answers
+        x = _sublayer(layer.cross_attn, memory, lambda t: cross_attn(t, x, cross_mask)[0], norm_first)
     elif keys == "normalised memory":  # pre-LN: the memory passed through the decoder's norm
         x = _sublayer(layer.cross_attn, x, lambda t: cross_attn(t, layer.cross_attn.norm(memory), cross_mask)[0],
                       norm_first)
     else:  # the decoder stream itself as keys and values
         x = _sublayer(layer.cross_attn, x, lambda t: cross_attn(t, t, cross_mask)[0], norm_first)
-    return _sublayer(layer.ffn, x, layer.ffn.sublayer, norm_first, residual=ffn_residual)
+    return _sublayer(layer.ffn, x, layer.ffn.sublayer, norm_first, residual=ffn_residual, norm="a" in norms)
 
 
 def _placement_hint(norm_first: bool) -> str:
@@ -179,7 +184,17 @@ def _(candidate, g):
                     "cross-attention ignores the source padding mask":
                         _decoder(reference, x, memory, self_mask, None, norm_first),
                     "the FFN has no residual connection": ref(ffn_residual=False),
+                    "the two masks swapped: self-attention needs self_mask (causal and target padding), "
+                    "cross-attention cross_mask (source padding)":
+                        _decoder(reference, x, memory, src_mask, self_mask, norm_first),
+                    "cross-attention takes its queries from the memory and its keys and values from the "
+                    "decoder stream; the queries come from x, keys and values from memory":
+                        ref(keys="queries from memory"),
                 }
+                for letter, part in (("s", "self-attention"), ("c", "cross-attention"), ("a", "FFN")):
+                    mistakes[f"the {part} sub-layer's LayerNorm is missing (every sub-layer has its own norm, "
+                             f"{'before' if norm_first else 'after'} the sub-layer)"] = \
+                        ref(norms="sca".replace(letter, ""))
                 if norm_first:
                     mistakes["the memory is normalised by the cross-attention's LayerNorm; only the decoder "
                              "stream x is (the encoder already normalised its output)"] = ref(keys="normalised memory")
