@@ -45,3 +45,47 @@ def test_patched_checks_references_and_stdout_cannot_raise_a_score(report):
         assert by_id[exercise_id].points == honest.points < honest.max_points
         assert by_id[exercise_id].max_points == honest.max_points
     assert attention.softmax(attention.softmax.__globals__["torch"].zeros(2)).sum() == 1  # ours is untouched
+
+
+# -- the learner-variant corpus, graded through the proxy ---------------------------------------
+def _check_served(exercise_id: str, candidate):
+    """``check`` on a proxy of ``candidate`` served by a forked child, as the snapshot serves it."""
+    import importlib
+    import os
+    import socket
+
+    from course_lib.grading import remote
+    from course_lib.grading.registry import get
+
+    name = get(exercise_id).name
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the child plays the learner's kernel
+        try:
+            ours.close()
+            module, function = exercise_id.rsplit(".", 1)
+            reference = getattr(importlib.import_module("course_lib." + module), function)
+            remote.serve(theirs, candidate, reference, name)
+        finally:
+            os._exit(0)
+    theirs.close()
+    ours.settimeout(60)
+    try:
+        return check(exercise_id, remote.RemoteCandidate(remote.Channel(ours), 0), quiet=True)
+    finally:
+        ours.close()
+        os.waitpid(pid, 0)
+
+
+def _routed_variants():
+    from grading_variants import all_variants
+
+    return [v for v in all_variants() if v.exercise_id in REMOTE_EXERCISES]
+
+
+@pytest.mark.parametrize("variant", _routed_variants(), ids=lambda v: f"{v.exercise_id}:{v.name}")
+def test_a_variant_gets_the_same_verdict_through_the_proxy(variant):
+    here = check(variant.exercise_id, variant.candidate, quiet=True)
+    served = _check_served(variant.exercise_id, variant.candidate)
+    assert (served.points, served.passed) == (here.points, here.passed), (served.message, here.message)
+    assert [ok for _, ok, _ in served.cases] == [ok for _, ok, _ in here.cases]

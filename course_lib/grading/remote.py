@@ -18,10 +18,12 @@ candidate) scores 0 with a message that says so.
 
 from __future__ import annotations
 
+import importlib
 import io
 import socket
 import struct
 import traceback
+from contextlib import contextmanager
 
 import torch
 
@@ -90,6 +92,10 @@ class _Remote:
                 raise KeyboardInterrupt(message)
             if kind == "ReferenceCalled":
                 raise ReferenceCalled(message)
+            if kind == "CaseFailed":  # the serving side's input guard: the case fails with its hint
+                from course_lib.grading.registry import CaseFailed
+
+                raise CaseFailed(message)
             raise _BUILTIN_ERRORS.get(kind, RemoteError)(f"{message}" if kind in _BUILTIN_ERRORS else f"{kind}: {message}")
         return _decode(self._channel, reply["value"])
 
@@ -104,6 +110,27 @@ class _Remote:
 
 class RemoteCandidate(_Remote):
     """The candidate the checks are given: a callable whose calls run in the learner's kernel."""
+
+    @contextmanager
+    def remote_spying(self, targets: dict):
+        """:meth:`Grader.spying` on the serving side: which of ``targets`` the kernel's code calls.
+
+        The owners (modules, classes) cross the channel as dotted names and are looked up
+        again in the kernel, where the candidate runs.
+        """
+        named = {label: (_dotted(owner), attribute) for label, (owner, attribute) in targets.items()}
+        self._ask({"op": "spy", "targets": named})
+        called: list[str] = []
+        try:
+            yield called
+        finally:
+            called.extend(self._ask({"op": "spied"}))
+
+
+def _dotted(owner) -> str:
+    if isinstance(owner, type):
+        return f"{owner.__module__}.{owner.__qualname__}"
+    return owner.__name__
 
 
 def _encode(value):
@@ -156,15 +183,22 @@ def _resolve(value, handles: list):
     return value
 
 
-def serve(sock: socket.socket, candidate, reference=None) -> None:
+def serve(sock: socket.socket, candidate, reference=None, name: str | None = None) -> None:
     """Serve the trusted side's requests on ``candidate`` until it closes the channel.
 
     ``reference`` (a function) is replaced, in its module and in every namespace the
-    candidate's globals reach, by a tripwire while the candidate is served.
+    candidate's globals reach, by a tripwire while the candidate is served. With ``name``
+    (the exercise's), the candidate is wrapped by :func:`registry.guarded` here, where it
+    runs: a call that changes its inputs fails its case (the trusted side only sees copies).
     """
+    if name is not None:
+        from course_lib.grading.registry import guarded
+
+        candidate = guarded(candidate, name)
     channel = Channel(sock)
     handles: list = [candidate]
     called: list[str] = []
+    spies = _Spies()
     if reference is not None:
         _arm(reference, called)
     while True:
@@ -174,7 +208,11 @@ def serve(sock: socket.socket, candidate, reference=None) -> None:
             return
         try:
             target = handles[request["handle"]]
-            if request["op"] == "call":
+            if request["op"] == "spy":
+                value = spies.start(request["targets"])
+            elif request["op"] == "spied":
+                value = spies.stop()
+            elif request["op"] == "call":
                 value = target(*_resolve(request["args"], handles), **_resolve(request["kwargs"], handles))
             elif request["op"] == "getattr":
                 value = getattr(target, request["name"])
@@ -187,6 +225,47 @@ def serve(sock: socket.socket, candidate, reference=None) -> None:
             kind = "ReferenceCalled" if called else type(error).__name__
             reply = {"error": (kind, called[0] if called else _where(error))}
         channel.send(reply)
+
+
+class _Spies:
+    """The kernel's half of :meth:`RemoteCandidate.remote_spying`: spies that record and pass on."""
+
+    def __init__(self):
+        self.called: list[str] = []
+        self.saved: list = []
+
+    def start(self, targets: dict) -> None:
+        self.stop()
+        for label, (owner_name, attribute) in targets.items():
+            owner = _lookup(owner_name)
+            original = getattr(owner, attribute)
+
+            def spy(*args, _original=original, _label=label, **kwargs):
+                self.called.append(_label)
+                return _original(*args, **kwargs)
+
+            self.saved.append((owner, attribute, original))
+            setattr(owner, attribute, spy)
+
+    def stop(self) -> list[str]:
+        for owner, attribute, original in reversed(self.saved):
+            setattr(owner, attribute, original)
+        called, self.called, self.saved = self.called, [], []
+        return called
+
+
+def _lookup(dotted: str):
+    """The module, or the class inside a module, named ``dotted``."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            value = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for part in parts[cut:]:
+            value = getattr(value, part)
+        return value
+    raise ValueError(f"cannot find {dotted!r}")
 
 
 def _where(error: BaseException) -> str:
