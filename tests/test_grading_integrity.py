@@ -66,6 +66,10 @@ def _check_served(exercise_id: str, candidate):
             module, function = exercise_id.rsplit(".", 1)
             reference = getattr(importlib.import_module("course_lib." + module), function)
             remote.serve(theirs, candidate, reference, name)
+        except BaseException:  # shown by pytest's captured output of the failing test
+            import traceback
+
+            traceback.print_exc()
         finally:
             os._exit(0)
     theirs.close()
@@ -89,3 +93,27 @@ def test_a_variant_gets_the_same_verdict_through_the_proxy(variant):
     served = _check_served(variant.exercise_id, variant.candidate)
     assert (served.points, served.passed) == (here.points, here.passed), (served.message, here.message)
     assert [ok for _, ok, _ in served.cases] == [ok for _, ok, _ in here.cases]
+
+
+# -- classes and the other routed exercises: the same cheats --------------------------------------
+@pytest.fixture(scope="module")
+def classes_report():
+    return grade_notebook(FIXTURES / "hostile_integrity_classes.ipynb", timeout=30)
+
+
+def test_a_class_renaming_or_wrapping_its_reference_scores_zero_and_is_told_so(classes_report):
+    by_id = {e.id: e for e in classes_report.exercises}
+    assert set(by_id) <= REMOTE_EXERCISES
+    for exercise_id in ("positional.PositionalEncoding", "transformer.EncoderLayer",
+                        "complexity.layer_complexity"):
+        e = by_id[exercise_id]
+        assert e.points == 0 and not e.passed, e.message
+        assert "calls the reference" in e.message and exercise_id.split(".")[1] in e.message
+
+
+def test_patches_and_forged_lines_do_not_raise_a_routed_score(classes_report):
+    from grading_variants.train import nl_max
+
+    e = {e.id: e for e in classes_report.exercises}["train.noam_lr"]
+    honest = check("train.noam_lr", nl_max, quiet=True)  # the same wrong code, graded here
+    assert e.points == honest.points < honest.max_points and e.max_points == honest.max_points

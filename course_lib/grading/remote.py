@@ -23,11 +23,13 @@ import io
 import socket
 import struct
 import traceback
+import types
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 
-__all__ = ["Channel", "RemoteCandidate", "RemoteError", "ReferenceCalled", "serve"]
+__all__ = ["ChannelLost", "Channel", "RemoteCandidate", "RemoteModule", "RemoteError", "ReferenceCalled", "serve"]
 
 _LENGTH = struct.Struct("!Q")
 #: The most bytes one message may hold (a tensor of a few million elements).
@@ -40,6 +42,14 @@ _BUILTIN_ERRORS = {cls.__name__: cls for cls in (ValueError, TypeError, IndexErr
 
 class RemoteError(Exception):
     """An exception of a type the trusted side does not re-create, raised by the learner's code."""
+
+
+class ChannelLost(BaseException):
+    """The kernel's end went away or stopped answering (timeout, crash): not a case's failure.
+
+    A ``BaseException``, so that ``Grader.case`` lets it through and the grader reports the
+    timeout or the crash as it does for the in-kernel path.
+    """
 
 
 class ReferenceCalled(Exception):
@@ -84,8 +94,17 @@ class _Remote:
         object.__setattr__(self, "_handle", handle)
 
     def _ask(self, request: dict):
-        self._channel.send({"handle": self._handle, **request})
-        reply = self._channel.receive()
+        generators: list = []
+        if "args" in request:
+            request = {**request, "args": _encode(request["args"], generators),
+                       "kwargs": _encode(request["kwargs"], generators)}
+        try:
+            self._channel.send({"handle": self._handle, **request})
+            reply = self._channel.receive()
+        except OSError as error:  # ConnectionError and socket timeouts included
+            raise ChannelLost(str(error)) from error
+        for generator, state in zip(generators, reply.get("generators", ())):
+            generator.set_state(state)  # the kernel drew from its copy: this one moves on as far
         if "error" in reply:
             kind, message = reply["error"]
             if kind == "KeyboardInterrupt":
@@ -100,7 +119,7 @@ class _Remote:
         return _decode(self._channel, reply["value"])
 
     def __call__(self, *args, **kwargs):
-        return self._ask({"op": "call", "args": _encode(args), "kwargs": _encode(kwargs)})
+        return self._ask({"op": "call", "args": args, "kwargs": kwargs})
 
     def __getattr__(self, name: str):
         if name.startswith("__"):
@@ -127,25 +146,65 @@ class RemoteCandidate(_Remote):
             called.extend(self._ask({"op": "spied"}))
 
 
+class RemoteModule(_Remote, torch.nn.Module):
+    """A handle on an ``nn.Module`` in the kernel: ``isinstance(m, nn.Module)`` holds, and every
+    attribute (``parameters``, ``state_dict``, ``load_state_dict``, ``eval``, ``forward``...) is
+    read in the kernel, so methods run there; tensors come back as copies.
+
+    Nothing of ``nn.Module`` runs here: it is a base class only for ``isinstance``.
+    """
+
+    def __getattribute__(self, name: str):
+        if name in _LOCAL:
+            return object.__getattribute__(self, name)
+        return object.__getattribute__(self, "_ask")({"op": "getattr", "name": name})
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"setting {name!r} on a module served by the kernel is not supported")
+
+    def __iter__(self):  # nn.Sequential, nn.ModuleList
+        return iter(self._ask({"op": "list"}))
+
+    def __len__(self) -> int:
+        return self._ask({"op": "len"})
+
+    def __getitem__(self, index):
+        return self._ask({"op": "getitem", "index": index})
+
+
+_LOCAL = frozenset({"_channel", "_handle", "_ask", "__class__", "__dict__", "__call__", "__iter__", "__len__",
+                    "__getitem__", "__setattr__", "__repr__", "__reduce_ex__"})
+
+
 def _dotted(owner) -> str:
     if isinstance(owner, type):
         return f"{owner.__module__}.{owner.__qualname__}"
     return owner.__name__
 
 
-def _encode(value):
+def _encode(value, generators: list):
+    """``value`` as plain values; a ``torch.Generator`` crosses as its state (kept in ``generators``)."""
     if isinstance(value, _Remote):
         return {"__handle__": value._handle}
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(value))}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.Generator):
+        generators.append(value)
+        return {"__generator__": value.get_state()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_encode(v) for v in value)
+        return type(value)(_encode(v, generators) for v in value)
     if isinstance(value, dict):
-        return {k: _encode(v) for k, v in value.items()}
+        return {k: _encode(v, generators) for k, v in value.items()}
     return value
 
 
 def _decode(channel: Channel, value):
-    if isinstance(value, dict) and set(value) == {"__handle__"}:
-        return _Remote(channel, value["__handle__"])
+    if isinstance(value, dict) and set(value) == {"__ndarray__"}:
+        return value["__ndarray__"].numpy()
+    if isinstance(value, dict) and set(value) <= {"__handle__", "module"} and "__handle__" in value:
+        return (RemoteModule if value.get("module") else _Remote)(channel, value["__handle__"])
     if isinstance(value, list):
         return [_decode(channel, v) for v in value]
     if isinstance(value, tuple):
@@ -163,23 +222,38 @@ def _plain(value, handles: list) -> object:
     """``value`` as plain values; any other object is kept in ``handles`` and sent as a handle."""
     if isinstance(value, torch.Tensor):
         return value.detach().clone()  # a plain tensor: no subclass, no graph, no learner code
+    if type(value) is np.ndarray and value.dtype != object:  # numpy_ref exercises: back as an array
+        return {"__ndarray__": torch.from_numpy(value.copy())}
+    if isinstance(value, np.generic) and not isinstance(value, np.object_):
+        return value.item()
     if isinstance(value, _PLAIN):
         return value
     if type(value) in (list, tuple):
         return type(value)(_plain(v, handles) for v in value)
-    if type(value) is dict and all(type(k) is str for k in value):
+    if isinstance(value, dict) and all(type(k) is str for k in value):  # a state_dict (an OrderedDict)
         return {k: _plain(v, handles) for k, v in value.items()}
+    if isinstance(value, (types.GeneratorType, type({}.items()), type({}.keys()), type({}.values()))):
+        return [_plain(v, handles) for v in value]  # parameters(), named_buffers()...: a list
     handles.append(value)
+    if isinstance(value, torch.nn.Module):
+        return {"__handle__": len(handles) - 1, "module": True}
     return {"__handle__": len(handles) - 1}
 
 
-def _resolve(value, handles: list):
+def _resolve(value, handles: list, generators: list):
     if isinstance(value, dict) and set(value) == {"__handle__"}:
         return handles[value["__handle__"]]
+    if isinstance(value, dict) and set(value) == {"__ndarray__"}:
+        return value["__ndarray__"].numpy()
+    if isinstance(value, dict) and set(value) == {"__generator__"}:
+        generator = torch.Generator()
+        generator.set_state(value["__generator__"])
+        generators.append(generator)
+        return generator
     if isinstance(value, (list, tuple)):
-        return type(value)(_resolve(v, handles) for v in value)
+        return type(value)(_resolve(v, handles, generators) for v in value)
     if isinstance(value, dict):
-        return {k: _resolve(v, handles) for k, v in value.items()}
+        return {k: _resolve(v, handles, generators) for k, v in value.items()}
     return value
 
 
@@ -206,6 +280,7 @@ def serve(sock: socket.socket, candidate, reference=None, name: str | None = Non
             request = channel.receive()
         except ConnectionError:
             return
+        generators: list = []
         try:
             target = handles[request["handle"]]
             if request["op"] == "spy":
@@ -213,14 +288,21 @@ def serve(sock: socket.socket, candidate, reference=None, name: str | None = Non
             elif request["op"] == "spied":
                 value = spies.stop()
             elif request["op"] == "call":
-                value = target(*_resolve(request["args"], handles), **_resolve(request["kwargs"], handles))
+                value = target(*_resolve(request["args"], handles, generators),
+                               **_resolve(request["kwargs"], handles, generators))
             elif request["op"] == "getattr":
                 value = getattr(target, request["name"])
+            elif request["op"] == "list":
+                value = list(target)
+            elif request["op"] == "len":
+                value = len(target)
+            elif request["op"] == "getitem":
+                value = target[request["index"]]
             else:
                 raise ValueError(f"unknown request {request['op']!r}")
             if called:
                 raise ReferenceCalled(called[0])
-            reply = {"value": _plain(value, handles)}
+            reply = {"value": _plain(value, handles), "generators": [g.get_state() for g in generators]}
         except BaseException as error:  # the learner's code: anything, reported to the trusted side
             kind = "ReferenceCalled" if called else type(error).__name__
             reply = {"error": (kind, called[0] if called else _where(error))}
@@ -295,5 +377,13 @@ def _arm(reference, called: list) -> None:
         called.append(message)
         return ReferenceCalled(message)
 
+    if isinstance(reference, type):  # a class: its own methods trip (subclasses calling super() too)
+        def tripped_method(*args, **kwargs):
+            raise trip()
+
+        for attribute in ("__init__", "forward"):
+            if attribute in vars(reference):
+                setattr(reference, attribute, tripped_method)
+        return
     reference.__globals__[_TRIPWIRE] = trip
     reference.__code__ = _tripped.__code__

@@ -628,11 +628,18 @@ class _Grading:
         if result is not None:
             report.points, report.passed = min(result.points, max_points), result.passed
             report.message, report.cases = result.message, result.cases
+            if any(word in report.message for word in sandbox.MEMORY_ERRORS):  # as on the in-kernel path
+                report.message = (f"memory limit exceeded ({_gigabytes(self.memory_limit)} per notebook) "
+                                  f"while grading `{ex.name}`: {report.message}")
         elif state == "timeout":
             report.message = f"grading `{ex.name}` timed out after {self.timeout:g} s: does it loop forever?"
             self._report(Problem("timeout", report.message, exercise_id=exercise_id))
-        else:
+        elif message:
             report.message = message
+        else:
+            report.message = (f"the process grading `{ex.name}` ended before it finished ({state or 'no answer'}): "
+                              "does it call os._exit, exit() or crash the process?")
+            self._report(Problem("grading-died", report.message, exercise_id=exercise_id))
         return report
 
     async def grade(self, exercise_id: str, max_points: float) -> ExerciseReport:
@@ -696,6 +703,12 @@ REMOTE_EXERCISES = frozenset({
     "attention.nadaraya_watson", "attention.additive_attention", "masks.causal_mask", "masks.padding_mask",
     "masks.combine_masks", "multihead.split_heads", "multihead.merge_heads", "ffn.gelu",
     "positional.sinusoidal_encoding", "positional.relative_rotation",
+    # classes (a proxy module: state dicts, parameters, eval(), forward) and numpy/generator arguments
+    "positional.PositionalEncoding", "positional.LearnedPositionalEmbedding", "transformer.EncoderLayer",
+    "transformer.DecoderLayer", "bert.mask_tokens", "decoding.beam_step", "gpt.causal_lm_loss",
+    "train.noam_lr", "numpy_ref.positionwise_ffn", "numpy_ref.self_attention",
+    "complexity.attention_layer_params", "complexity.recurrent_layer_params",
+    "complexity.conv1d_layer_params", "complexity.layer_complexity",
 })
 
 
@@ -718,8 +731,8 @@ def _check_remotely(listener: socket.socket, exercise_id: str, name: str, timeou
             result = check(exercise_id, candidate, quiet=True)
         except KeyboardInterrupt:
             return None, f"your code raised KeyboardInterrupt while `{name}` was graded"
-        except (OSError, ConnectionError) as error:
-            return None, f"the process serving `{name}` ended before grading finished ({error})"
+        except (OSError, remote.ChannelLost):  # timed out or died: the snapshot's state says which
+            return None, ""
     tripped = [m for _, ok, m in result.cases if not ok and "ReferenceCalled" in m]
     if tripped:  # it called the very function it re-implements: nothing of it counts
         result.points, result.passed = 0.0, False
