@@ -18,9 +18,12 @@ Inside the worker, the notebook is executed cell by cell with
 single-threaded **snapshot** of itself (:mod:`course_lib.grading.snapshot`): threads the
 cells started do not exist there, and the kernel dying afterwards does not touch it. Each
 exercise is graded in a further copy of the snapshot, from a clean state (grad mode on,
-float32 default dtype, its own stdout), which writes its result to a file in a private
-folder (never to stdout); whatever it does — ``os._exit``, a crash, an endless loop, a
-``KeyboardInterrupt`` — ends only that copy.
+float32 default dtype, stdout to ``/dev/null``), which only *serves the candidate*: the
+registry's checks, references and maxima run here, in the grader, on a proxy of the
+candidate whose calls go over a Unix socket in a private folder (never stdout) to that
+copy (:mod:`course_lib.grading.remote`). Whatever the candidate does — ``os._exit``, a
+crash, an endless loop, a ``KeyboardInterrupt``, patching the checks in its own process —
+ends only that copy, or changes nothing here.
 
 Every step is isolated so that one broken exercise costs only its own points:
 
@@ -607,8 +610,8 @@ class _Grading:
         except (OSError, asyncio.TimeoutError, ValueError, KeyError, TypeError):
             return ""
 
-    async def _grade_remote(self, exercise_id: str, max_points: float) -> ExerciseReport:
-        """Run the checks here, on a proxy of the candidate served by the kernel's snapshot."""
+    async def grade(self, exercise_id: str, max_points: float) -> ExerciseReport:
+        """Run the checks here, on a proxy of the candidate served by a copy of the kernel's snapshot."""
         ex = get(exercise_id)
         report = ExerciseReport(exercise_id, ex.name, 0.0, max_points, False, "")
         path = self.private / f"{uuid.uuid4().hex[:12]}.sock"
@@ -616,8 +619,8 @@ class _Grading:
         listener.bind(str(path))
         listener.listen(1)
         listener.settimeout(self.timeout + GRADE_GRACE)
-        asking = asyncio.ensure_future(self._ask({"id": exercise_id, "name": ex.name, "result": "",
-                                                  "timeout": self.timeout, "serve": str(path)}))
+        asking = asyncio.ensure_future(self._ask({"id": exercise_id, "name": ex.name, "timeout": self.timeout,
+                                                  "serve": str(path)}))
         try:
             result, message = await asyncio.to_thread(_check_remotely, listener, exercise_id, ex.name, self.timeout)
         finally:
@@ -636,39 +639,6 @@ class _Grading:
             self._report(Problem("timeout", report.message, exercise_id=exercise_id))
         elif message:
             report.message = message
-        else:
-            report.message = (f"the process grading `{ex.name}` ended before it finished ({state or 'no answer'}): "
-                              "does it call os._exit, exit() or crash the process?")
-            self._report(Problem("grading-died", report.message, exercise_id=exercise_id))
-        return report
-
-    async def grade(self, exercise_id: str, max_points: float) -> ExerciseReport:
-        if exercise_id in REMOTE_EXERCISES:
-            return await self._grade_remote(exercise_id, max_points)
-        ex = get(exercise_id)
-        report = ExerciseReport(exercise_id, ex.name, 0.0, max_points, False, "")
-        result = self.private / f"{uuid.uuid4().hex}.json"
-        state = await self._ask({"id": exercise_id, "name": ex.name, "result": str(result), "timeout": self.timeout})
-        if not state:  # the snapshot died or hung up (the candidate killed its parent?): a new one next time
-            await self._close_channel()
-        text = _read_small(result) if state.startswith("exit") else None
-        try:
-            payload = json.loads(text) if text else None
-        except json.JSONDecodeError:
-            payload = None
-        if isinstance(payload, dict) and not payload.get("interrupted"):
-            report.points = min(max(float(payload.get("points", 0)), 0.0), max_points)
-            report.passed = bool(payload.get("passed")) and report.points == max_points
-            report.message = str(payload.get("message", ""))
-            report.cases = [tuple(c) for c in payload.get("cases", [])]
-            if any(word in report.message for word in sandbox.MEMORY_ERRORS):
-                report.message = (f"memory limit exceeded ({_gigabytes(self.memory_limit)} per notebook) "
-                                  f"while grading `{ex.name}`: {report.message}")
-        elif payload is not None:
-            report.message = f"your code raised KeyboardInterrupt while `{ex.name}` was graded"
-        elif state == "timeout":
-            report.message = f"grading `{ex.name}` timed out after {self.timeout:g} s: does it loop forever?"
-            self._report(Problem("timeout", report.message, exercise_id=exercise_id))
         else:
             report.message = (f"the process grading `{ex.name}` ended before it finished ({state or 'no answer'}): "
                               "does it call os._exit, exit() or crash the process?")
@@ -696,22 +666,6 @@ class _Grading:
             await self._stop()
 
 
-#: The exercises whose checks already run in the grader, against a proxy of the candidate (the
-#: others still run in the kernel: work in progress, see course_lib.grading.remote).
-REMOTE_EXERCISES = frozenset({
-    "attention.softmax", "attention.dot_product_scores", "attention.scaled_dot_product_attention",
-    "attention.nadaraya_watson", "attention.additive_attention", "masks.causal_mask", "masks.padding_mask",
-    "masks.combine_masks", "multihead.split_heads", "multihead.merge_heads", "ffn.gelu",
-    "positional.sinusoidal_encoding", "positional.relative_rotation",
-    # classes (a proxy module: state dicts, parameters, eval(), forward) and numpy/generator arguments
-    "positional.PositionalEncoding", "positional.LearnedPositionalEmbedding", "transformer.EncoderLayer",
-    "transformer.DecoderLayer", "bert.mask_tokens", "decoding.beam_step", "gpt.causal_lm_loss",
-    "train.noam_lr", "numpy_ref.positionwise_ffn", "numpy_ref.self_attention",
-    "complexity.attention_layer_params", "complexity.recurrent_layer_params",
-    "complexity.conv1d_layer_params", "complexity.layer_complexity",
-})
-
-
 def _check_remotely(listener: socket.socket, exercise_id: str, name: str, timeout: float):
     """(CheckResult or None, message): the checks of ``exercise_id`` on the candidate the kernel serves."""
     from course_lib.grading import remote
@@ -736,7 +690,7 @@ def _check_remotely(listener: socket.socket, exercise_id: str, name: str, timeou
     tripped = [m for _, ok, m in result.cases if not ok and "ReferenceCalled" in m]
     if tripped:  # it called the very function it re-implements: nothing of it counts
         result.points, result.passed = 0.0, False
-        result.message = tripped[0].split("ReferenceCalled: ", 1)[-1]
+        result.message = tripped[0].split("ReferenceCalled: ", 1)[-1].split(" (inside the library", 1)[0]
     return result, ""
 
 
