@@ -68,7 +68,7 @@ import torch
 from torch import nn
 
 __all__ = ["ChannelLost", "Channel", "RemoteCandidate", "RemoteModule", "RemoteParameter", "RemoteTensor",
-           "RemoteError", "ReferenceCalled", "find_references", "serve"]
+           "RemoteError", "ReferenceCalled", "find_references", "index_references", "serve"]
 
 _LENGTH = struct.Struct("!Q")
 #: The most bytes one message may hold (a tensor of a few million elements).
@@ -751,28 +751,38 @@ def find_references(exercise_id: str) -> list:
 
     Not only what its module's attribute holds now: a notebook may have replaced that
     attribute with a decoy and kept the original under another name. The originals are
-    found among all live objects: a function of that name compiled from the module's file,
-    or a class of that name and module whose methods were.
+    found among all live objects (:func:`index_references`, done once per snapshot): a
+    function of that name compiled from the module's file, or a class of that name and
+    module whose methods were.
     """
-    import gc
-
     module_name, name = "course_lib." + exercise_id.rsplit(".", 1)[0], exercise_id.rsplit(".", 1)[1]
     module = importlib.import_module(module_name)
-    source = getattr(module, "__file__", None)
+    found = [getattr(module, name, None), *index_references().get((module_name, name), [])]
+    return list({id(obj): obj for obj in found if callable(obj)}.values())
 
-    def compiled_there(fn) -> bool:
-        return type(fn) is types.FunctionType and fn.__code__.co_filename == source
 
-    found = [getattr(module, name, None)]
-    for obj in gc.get_objects():  # type(), not isinstance: no object's own __class__ is consulted
-        if type(obj) is types.FunctionType and obj.__qualname__ == name and compiled_there(obj):
-            found.append(obj)
-        elif (issubclass(type(obj), type) and type.__getattribute__(obj, "__qualname__") == name
-              and type.__getattribute__(obj, "__module__") == module_name
-              and any(compiled_there(v) for v in type.__getattribute__(obj, "__dict__").values())):
-            found.append(obj)
-    unique = {id(obj): obj for obj in found if callable(obj)}
-    return list(unique.values())
+_INDEX: dict | None = None
+
+
+def index_references() -> dict:
+    """``(module, qualname) -> [objects]`` for every live course_lib function and class (cached)."""
+    global _INDEX
+    if _INDEX is None:
+        import gc
+
+        files = {getattr(m, "__file__", None): n for n, m in list(sys.modules.items()) if n.startswith("course_lib.")}
+        files.pop(None, None)
+        index: dict = {}
+        for obj in gc.get_objects():  # type(), not isinstance: no object's own __class__ is consulted
+            if type(obj) is types.FunctionType and obj.__code__.co_filename in files:
+                index.setdefault((files[obj.__code__.co_filename], obj.__qualname__), []).append(obj)
+            elif issubclass(type(obj), type) and str(type.__getattribute__(obj, "__module__")).startswith("course_lib."):
+                methods = [v for v in type.__getattribute__(obj, "__dict__").values() if type(v) is types.FunctionType]
+                module_name = type.__getattribute__(obj, "__module__")
+                if any(files.get(v.__code__.co_filename) == module_name for v in methods):
+                    index.setdefault((module_name, type.__getattribute__(obj, "__qualname__")), []).append(obj)
+        _INDEX = index
+    return _INDEX
 
 
 def serve(sock: socket.socket, candidate, reference=None, name: str | None = None) -> None:

@@ -65,6 +65,9 @@ def _serve(namespace: dict, path: str) -> None:
     server.listen(1)
     os.rename(path + ".tmp", path)  # the runner connects only once we listen
     server.settimeout(ACCEPT_TIMEOUT)
+    from course_lib.grading import remote
+
+    remote.index_references()  # once, here: every exercise's copy inherits it
     connection, _ = server.accept()
     connection.settimeout(None)
     with connection, connection.makefile("r", encoding="utf-8") as requests:
