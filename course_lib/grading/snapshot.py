@@ -65,9 +65,9 @@ def _serve(namespace: dict, path: str) -> None:
     server.listen(1)
     os.rename(path + ".tmp", path)  # the runner connects only once we listen
     server.settimeout(ACCEPT_TIMEOUT)
-    from course_lib.grading import remote
+    from course_lib.grading import registry, remote  # noqa: F401 (imported once, here: every copy inherits them)
 
-    remote.index_references()  # once, here: every exercise's copy inherits it
+    remote.index_references()  # once, here, too
     connection, _ = server.accept()
     connection.settimeout(None)
     with connection, connection.makefile("r", encoding="utf-8") as requests:
