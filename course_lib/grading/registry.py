@@ -89,6 +89,8 @@ class Grader:
         self.generator = torch.Generator().manual_seed(seed)
         self.dry_run = dry_run
         self.cases: list[tuple[str, bool, str, float]] = []
+        #: Set by :func:`check` for a candidate served from the learner's kernel (see remote.py).
+        self.remote_spying = None
 
     # -- random inputs ---------------------------------------------------------------------
     def randn(self, *shape: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -164,6 +166,10 @@ class Grader:
         For the rules of a task such as "do not call torch.softmax here": the originals still
         run, so the candidate's result is unchanged, and they are restored afterwards.
         """
+        if self.remote_spying is not None:  # the candidate runs in the learner's kernel: spy there
+            with self.remote_spying(targets) as called:
+                yield called
+            return
         called: list[str] = []
         saved = []
         for label, (owner, attribute) in targets.items():
@@ -472,6 +478,9 @@ def check(exercise_id: str, candidate: Callable, *, seed: int = 0, quiet: bool =
                         tr(f"expected a function or class; got {type(candidate).__name__}",
                            f"应是函数或类，得到的是 {type(candidate).__name__}"), ex.max_points))
     else:
+        remote_spying = getattr(type(candidate), "remote_spying", None)  # on the type: no remote lookup
+        if remote_spying is not None:
+            g.remote_spying = functools.partial(remote_spying, candidate)
         ex.run(guarded(candidate, ex.name), g)
     result = g.result(exercise_id)
     if not quiet:

@@ -18,9 +18,12 @@ Inside the worker, the notebook is executed cell by cell with
 single-threaded **snapshot** of itself (:mod:`course_lib.grading.snapshot`): threads the
 cells started do not exist there, and the kernel dying afterwards does not touch it. Each
 exercise is graded in a further copy of the snapshot, from a clean state (grad mode on,
-float32 default dtype, its own stdout), which writes its result to a file in a private
-folder (never to stdout); whatever it does — ``os._exit``, a crash, an endless loop, a
-``KeyboardInterrupt`` — ends only that copy.
+float32 default dtype, stdout to ``/dev/null``), which only *serves the candidate*: the
+registry's checks, references and maxima run here, in the grader, on a proxy of the
+candidate whose calls go over a Unix socket in a private folder (never stdout) to that
+copy (:mod:`course_lib.grading.remote`). Whatever the candidate does — ``os._exit``, a
+crash, an endless loop, a ``KeyboardInterrupt``, patching the checks in its own process —
+ends only that copy, or changes nothing here.
 
 Every step is isolated so that one broken exercise costs only its own points:
 
@@ -52,6 +55,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -635,34 +639,37 @@ class _Grading:
             return ""
 
     async def grade(self, exercise_id: str, max_points: float) -> ExerciseReport:
+        """Run the checks here, on a proxy of the candidate served by a copy of the kernel's snapshot."""
         ex = get(exercise_id)
         report = ExerciseReport(exercise_id, ex.name, 0.0, max_points, False, "")
-        result = self.private / f"{uuid.uuid4().hex}.json"
-        state = await self._ask({"id": exercise_id, "name": ex.name, "result": str(result), "timeout": self.timeout})
-        if not state:  # the snapshot died or hung up (the candidate killed its parent?): a new one next time
-            await self._close_channel()
-        text = _read_small(result) if state.startswith("exit") else None
+        path = self.private / f"{uuid.uuid4().hex[:12]}.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        listener.listen(1)
+        listener.settimeout(self.timeout + GRADE_GRACE)
+        asking = asyncio.ensure_future(self._ask({"id": exercise_id, "name": ex.name, "timeout": self.timeout,
+                                                  "serve": str(path)}))
         try:
-            payload = json.loads(text) if text else None
-        except json.JSONDecodeError:
-            payload = None
-        if isinstance(payload, dict) and not payload.get("interrupted"):
-            report.points = min(max(float(payload.get("points", 0)), 0.0), max_points)
-            report.passed = bool(payload.get("passed")) and report.points == max_points
-            report.message = str(payload.get("message", ""))
-            report.cases = [tuple(c) for c in payload.get("cases", [])]
-            if any(word in report.message for word in sandbox.MEMORY_ERRORS):
+            result, message = await asyncio.to_thread(_check_remotely, listener, exercise_id, ex.name, self.timeout)
+        finally:
+            listener.close()
+        state = await asking
+        if not state:
+            await self._close_channel()
+        if result is not None:
+            report.points, report.passed = min(result.points, max_points), result.passed
+            report.message, report.cases = result.message, result.cases
+            if any(word in report.message for word in sandbox.MEMORY_ERRORS):  # as on the in-kernel path
                 report.message = tr(f"memory limit exceeded ({_gigabytes(self.memory_limit)} per notebook) "
                                     f"while grading `{ex.name}`: {report.message}",
                                     f"评分 `{ex.name}` 时超出内存上限（每个笔记本 {_gigabytes(self.memory_limit)}）："
                                     f"{report.message}")
-        elif payload is not None:
-            report.message = tr(f"your code raised KeyboardInterrupt while `{ex.name}` was graded",
-                                f"评分 `{ex.name}` 时你的代码抛出了 KeyboardInterrupt")
         elif state == "timeout":
             report.message = tr(f"grading `{ex.name}` timed out after {self.timeout:g} s: does it loop forever?",
                                 f"评分 `{ex.name}` 在 {self.timeout:g} 秒后超时：是否陷入了死循环？")
             self._report(Problem("timeout", report.message, exercise_id=exercise_id))
+        elif message:
+            report.message = message
         else:
             report.message = tr(f"the process grading `{ex.name}` ended before it finished ({state or 'no answer'}): "
                                 "does it call os._exit, exit() or crash the process?",
@@ -691,6 +698,34 @@ class _Grading:
         finally:
             await self._close_channel()
             await self._stop()
+
+
+def _check_remotely(listener: socket.socket, exercise_id: str, name: str, timeout: float):
+    """(CheckResult or None, message): the checks of ``exercise_id`` on the candidate the kernel serves."""
+    from course_lib.grading import remote
+    from course_lib.grading.registry import check
+
+    try:
+        connection, _ = listener.accept()
+    except OSError:
+        return None, f"the kernel did not serve `{name}`"
+    with connection:
+        connection.settimeout(timeout)
+        channel = remote.Channel(connection)
+        try:
+            if not channel.receive().get("defined"):
+                return None, f"`{name}` is not defined (did its cell raise?)"
+            candidate = remote.RemoteCandidate(channel, 0)
+            result = check(exercise_id, candidate, quiet=True)
+        except KeyboardInterrupt:
+            return None, f"your code raised KeyboardInterrupt while `{name}` was graded"
+        except (OSError, remote.ChannelLost):  # timed out or died: the snapshot's state says which
+            return None, ""
+    tripped = [m for _, ok, m in result.cases if not ok and "ReferenceCalled" in m]
+    if tripped:  # it called the very function it re-implements: nothing of it counts
+        result.points, result.passed = 0.0, False
+        result.message = tripped[0].split("ReferenceCalled: ", 1)[-1].split(" (inside the library", 1)[0]
+    return result, ""
 
 
 def _run_async(coroutine):

@@ -8,12 +8,14 @@ kernel, or the kernel being stopped, cannot reach it. The kernel's own part ends
 the snapshot listens on a Unix socket in the runner's private folder.
 
 For each exercise the runner sends one JSON line (exercise id, the name the notebook defines,
-the result file, the timeout). The snapshot forks again and grades in that copy, from a clean
+the grader's socket, the timeout). The snapshot forks again and, in that copy, from a clean
 state (grad mode on, float32 default dtype, stdout and stderr to ``/dev/null``, SIGINT
-ignored); the copy writes its result to the file and exits; the snapshot kills it at the
-timeout and answers one JSON line with what happened (``exit N`` or ``timeout``). Whatever a
-candidate does — ``os._exit``, a crash, an endless loop, changing global state — ends with
-its own copy. The snapshot exits when the runner closes the connection.
+ignored), connects to the grader's socket and serves the candidate's calls
+(:func:`course_lib.grading.remote.serve`): the checks themselves run in the grader. The
+snapshot kills the copy at the timeout and answers one JSON line with what happened
+(``exit N`` or ``timeout``). Whatever a candidate does — ``os._exit``, a crash, an endless
+loop, changing global state — ends with its own copy. The snapshot exits when the runner
+closes the connection.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ def _serve(namespace: dict, path: str) -> None:
     server.listen(1)
     os.rename(path + ".tmp", path)  # the runner connects only once we listen
     server.settimeout(ACCEPT_TIMEOUT)
+    from course_lib.grading import registry, remote  # noqa: F401 (imported once, here: every copy inherits them)
+
+    remote.index_references()  # once, here, too
     connection, _ = server.accept()
     connection.settimeout(None)
     with connection, connection.makefile("r", encoding="utf-8") as requests:
@@ -76,7 +81,7 @@ def _grade_in_a_copy(namespace: dict, request: dict) -> str:
     pid = os.fork()
     if pid == 0:
         try:
-            _grade(namespace, request)
+            _serve_candidate(namespace, request)  # the checks run in the grader
         finally:
             os._exit(0)
     deadline = time.monotonic() + request["timeout"]
@@ -91,28 +96,20 @@ def _grade_in_a_copy(namespace: dict, request: dict) -> str:
         time.sleep(0.005)
 
 
-def _grade(namespace: dict, request: dict) -> None:
-    """Grade ``request["name"]`` of the namespace; write the result to ``request["result"]``."""
+def _serve_candidate(namespace: dict, request: dict) -> None:
+    """Connect to the grader at ``request["serve"]`` and serve the candidate's calls, the reference a tripwire."""
+    import torch
+
+    from course_lib.grading import remote
+
+    torch.set_default_dtype(torch.float32)
+    torch.autograd.set_detect_anomaly(False)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(request["serve"])
     name = request["name"]
-    payload = {"points": 0, "passed": False, "cases": [], "message": ""}
-    try:
-        import torch
-
-        from course_lib.grading.registry import check
-
-        torch.set_default_dtype(torch.float32)
-        torch.autograd.set_detect_anomaly(False)
-        if name not in namespace:
-            payload["message"] = f"`{name}` is not defined (did its cell raise?)"
-        else:
-            with torch.inference_mode(False), torch.enable_grad():
-                r = check(request["id"], namespace[name], quiet=True)
-            payload.update(points=r.points, passed=r.passed, message=r.message, cases=r.cases)
-    except KeyboardInterrupt:
-        payload.update(interrupted=True, message="interrupted")
-    except BaseException as error:  # SystemExit and anything the checks let through
-        payload["message"] = f"grading stopped: your code raised {type(error).__name__}: {error}"
-    result = request["result"]
-    with open(result + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(payload, f)
-    os.replace(result + ".tmp", result)
+    remote.Channel(sock).send({"defined": name in namespace})
+    if name not in namespace:
+        return
+    references = remote.find_references(request["id"])
+    with torch.inference_mode(False), torch.enable_grad():
+        remote.serve(sock, namespace[name], references, name)
