@@ -165,3 +165,41 @@ def test_bad_inputs_name_the_argument():
         width_for_parameter_count(0, RNNConfig())
     with pytest.raises(ValueError, match="config"):
         width_for_parameter_count(1000, TrainConfig().model)
+
+
+# --------------------------------------------------------------------------- course-train
+
+
+@pytest.mark.parametrize("kind, attention", [("rnn", False), ("rnn_attention", True)])
+def test_set_model_picks_an_rnn_of_the_transformers_size(kind, attention):
+    from course_lib.train.config import apply_overrides, build_model
+
+    base = TrainConfig()
+    config = apply_overrides(base, [f"model={kind}", "dropout=0.1"])
+    assert isinstance(config.model, RNNConfig) and config.model.attention is attention
+    assert config.model.dropout == 0.1
+    target = parameter_count(Transformer(base.model))
+    assert abs(parameter_count(build_model(config.model)) - target) < 0.02 * target
+    assert isinstance(build_model(apply_overrides(config, ["model=transformer"]).model), Transformer)
+    with pytest.raises(ValueError, match="--set model"):
+        apply_overrides(base, ["model=lstm"])
+    with pytest.raises(ValueError, match="num_heads"):  # a Transformer field, not the RNN's
+        apply_overrides(base, [f"model={kind}", "num_heads=2"])
+
+
+@pytest.mark.parametrize("attention", [False, True])
+def test_train_runs_an_rnn_and_resumes_it(attention, tiny_train_config, tmp_path):
+    from course_lib.train import train
+    from course_lib.train.checkpoint import CheckpointError
+    from course_lib.train.recipe import model_flops
+
+    model = RNNConfig(vocab_size=52, d_model=24, attention=attention)
+    result = train(tiny_train_config(tmp_path, model=model))
+    assert isinstance(result.model, RNNSeq2Seq) and len(result.losses) == 12
+    assert result.losses[-1] < result.losses[0]
+    assert model_flops(model, src_len=10, tgt_len=8) > 0
+    more = train(tiny_train_config(tmp_path, model=model, steps=14), resume=True)
+    assert len(more.losses) == 14 and more.losses[:12] == result.losses
+    with pytest.raises(CheckpointError, match="different configuration"):
+        train(tiny_train_config(tmp_path, model=RNNConfig(vocab_size=52, d_model=24, attention=not attention),
+                                steps=16), resume=True)
