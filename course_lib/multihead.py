@@ -216,11 +216,12 @@ class MultiHeadAttention(nn.Module):
             if mask.dim() == 3:
                 mask = mask.unsqueeze(1)  # (B, 1, L_q, L_k): the same mask for every head
         dropout_p = self.dropout if self.training else 0.0
+        scale = self.scale_scores  # False only in the ablation without 1/√d_head
         if self.fast:
-            heads, weights = _fused_attention(q, k, v, mask, dropout_p, self.scale_scores), None
+            heads, weights = _fused_attention(q, k, v, mask, dropout_p, scale), None
         else:
-            heads, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p,
-                                                          scale_scores=self.scale_scores)
+            heads, weights = scaled_dot_product_attention(
+                q, k, v, mask, dropout_p=dropout_p, scale_scores=scale)
         return self.w_o(merge_heads(heads)), weights
 
     def _keys_values(self, key: Tensor, value: Tensor, cache: AttentionCache | None) -> tuple[Tensor, Tensor]:

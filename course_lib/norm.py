@@ -175,7 +175,7 @@ class Residual(nn.Module):
 
     Attributes
     ----------
-    sublayer, norm (:class:`LayerNorm`, or None when ``layer_norm=False``), dropout
+    sublayer, norm (:class:`LayerNorm`; ``nn.Identity`` when ``layer_norm=False``), dropout
     (``nn.Dropout``), residual (bool)
     """
 
@@ -200,7 +200,9 @@ class Residual(nn.Module):
         self.residual = boolean("residual", residual)
         self.d_model = positive_int("d_model", d_model)
         self.sublayer = sublayer
-        self.norm = LayerNorm(d_model, eps, fast=fast) if boolean("layer_norm", layer_norm) else None
+        # layer_norm=False: an identity in the norm's place (no parameters), so forward
+        # reads the same with or without it.
+        self.norm = LayerNorm(d_model, eps, fast=fast) if boolean("layer_norm", layer_norm) else nn.Identity()
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, *args, **kwargs) -> Tensor | tuple:
@@ -221,8 +223,7 @@ class Residual(nn.Module):
             returns a tuple (attention's weights come back as they were).
         """
         _check_width(x, self.d_model)
-        pre, post = (self.norm, None) if self.norm_first else (None, self.norm)
-        inner = x if pre is None else pre(x)
+        inner = self.norm(x) if self.norm_first else x
         result = self.sublayer(inner, *args, **kwargs)
         out, rest = result, None
         if isinstance(result, tuple):  # e.g. attention's (out, weights)
@@ -232,14 +233,14 @@ class Residual(nn.Module):
         if out.shape != x.shape:
             raise shape_error(name, out, f"x's shape {shape}")
         out = self.dropout(out)
-        if self.residual:
+        if self.residual:  # residual=False: the ablation without it
             out = x + out
-        if post is not None:  # post-LN: normalise after the sum; pre-LN never normalises the stream
-            out = post(out)
+        if not self.norm_first:  # post-LN: normalise after the sum
+            out = self.norm(out)  # (pre-LN never normalises the stream)
         return out if rest is None else (out, *rest)
 
     def extra_repr(self) -> str:
         text = f"norm_first={self.norm_first} ({'pre-LN' if self.norm_first else 'post-LN, the paper'})"
-        off = [name for name, on in (("residual", self.residual), ("layer_norm", self.norm is not None))
+        off = [name for name, on in (("residual", self.residual), ("layer_norm", isinstance(self.norm, LayerNorm)))
                if not on]
         return text + "".join(f", {name}=False" for name in off)

@@ -142,7 +142,7 @@ def test_residual_switches_compute_what_they_say(norm_first):
     else:
         assert torch.allclose(no_res(x), ln(f(x)), atol=1e-6)
     assert torch.allclose(no_norm(x), x + f(x))
-    assert no_norm.norm is None and not any("norm" in k for k in no_norm.state_dict())
+    assert isinstance(no_norm.norm, torch.nn.Identity) and not any("norm" in k for k in no_norm.state_dict())
     assert "residual=False" in repr(no_res) and "layer_norm=False" in repr(no_norm)
 
 
