@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 import course_lib
 from course_lib import attention, complexity, decoding, embedding, ffn, masks, multihead, norm, numpy_ref
-from course_lib import bert, gpt, positional, rnn, transformer
+from course_lib import bert, gpt, i18n, positional, rnn, transformer
 from course_lib.data import batches, referents, spelling, splits, vocab
 
 EXCLUDED = {
@@ -450,6 +450,11 @@ TABLE: dict[str, list[Case] | Exempt] = {
                                   [("gamma", np.ones(3), NAMED), ("eps", -1.0, NAMED), ("eps", NAN, NAMED)])],
     "numpy_ref.sinusoidal_encoding": [Case(numpy_ref.sinusoidal_encoding, dict(max_len=5, d_model=4),
                                            [*size("max_len", skip=(0,)), *size("d_model"), ("d_model", 3, NAMED)])],
+    # ---------------------------------------------------------------- i18n
+    "i18n.LANGUAGES": Exempt("a constant tuple"),
+    "i18n.language": Exempt("no arguments: reads COURSE_LANG (tests/test_i18n.py)"),
+    "i18n.tr": [Case(i18n.tr, dict(en="weight", zh="权重"),
+                     [("en", None, NAMED), ("en", ["weight"], NAMED), ("zh", 3, NAMED)])],
     # ---------------------------------------------------------------- data
     "spelling.MAX_NUMBER": Exempt("a constant"),
     "spelling.ENGLISH_WORDS": Exempt("a constant word list"),
