@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
     wall, cpu_before = time.perf_counter(), time.process_time()
     for record in _records(todo, extra, args):
         data["records"].append(record)
+        run["finished"] = run.get("finished", 0) + 1
         run["cpu_s_trainings"] = round(run.get("cpu_s_trainings", 0.0) + record["cpu_s"], 2)
         run["wall_s"] = round(time.perf_counter() - wall, 2)
         _write(out, data, list(VARIANTS))
