@@ -9,6 +9,10 @@ look, and returns the ``Figure`` so a chapter can show or save it and a test can
 Coordinates are in "diagram units" on an equal-aspect canvas (one unit is about 0.9 inch at
 the default scale); a box is placed by its centre. Colours follow one key throughout:
 queries blue, keys orange, values green, weights purple, masks red, operations grey.
+
+The labels are in the course's language (:func:`course_lib.i18n.tr`, read when a diagram is
+drawn): the English diagrams name the notes' Chinese terms beside the English ones, the
+Chinese ones are Chinese throughout, except code names, math and abbreviations (FFN, GPT).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from course_lib import viz  # noqa: F401  (registers the CJK font: the diagrams carry Chinese labels)
+from course_lib import viz  # registers the CJK font on import: the diagrams carry Chinese labels
+from course_lib.i18n import tr
 
 __all__ = ["COLORS", "Box", "canvas", "box", "arrow"]
 
@@ -230,36 +235,43 @@ def essence(*, query: Sequence[float] = _ESSENCE_QUERY,
     ys = [0.95 + 0.62 * (n - 1 - i) for i in range(n)]
     mid, height = (ys[0] + ys[-1]) / 2, ys[0] + 1.35
     fig, ax = canvas(11.6, height, scale=0.8)
-    ax.text(5.8, height - 0.3, "注意力的本质: 从关注全部到关注重点 (soft addressing, 软寻址)",
+    ax.text(5.8, height - 0.3, tr("注意力的本质: 从关注全部到关注重点 (soft addressing, 软寻址)",
+                                  "注意力的本质：从关注全部到关注重点（软寻址）"),
             ha="center", va="center", fontsize=12)
     ax.add_patch(FancyBboxPatch((2.6, ys[-1] - 0.42), 3.2, ys[0] - ys[-1] + 0.84,
                                 boxstyle="round,pad=0,rounding_size=0.1", facecolor="none",
                                 edgecolor="#888888", linestyle="--"))
-    ax.text(4.2, ys[0] + 0.6, "Source 源: ⟨Key, Value⟩ pairs", ha="center", fontsize=10)
-    ax.text(7.1, ys[0] + 0.6, "weight 权重", ha="center", fontsize=10)
-    q = box(ax, (1.0, mid), "Query 查询\n" + _vector(query), size=(1.7, 0.8), kind="query",
-            fontsize=9)
-    ax.text(1.0, mid - 0.6, "similarity\nwith each Key\n→ weight", ha="center", va="top",
-            fontsize=9, color="#3b6ea5")
+    ax.text(4.2, ys[0] + 0.6, tr("Source 源: ⟨Key, Value⟩ pairs", "源：⟨键, 值⟩ 对"), ha="center",
+            fontsize=10)
+    ax.text(7.1, ys[0] + 0.6, tr("weight 权重", "权重"), ha="center", fontsize=10)
+    q = box(ax, (1.0, mid), tr("Query 查询\n", "查询\n") + _vector(query), size=(1.7, 0.8),
+            kind="query", fontsize=9)
+    ax.text(1.0, mid - 0.6, tr("similarity\nwith each Key\n→ weight", "与每个键的\n相似度\n→ 权重"),
+            ha="center", va="top", fontsize=9, color="#3b6ea5")
     for i, (y, w) in enumerate(zip(ys, weights)):
-        k = box(ax, (3.4, y), f"Key {i + 1}", size=(1.3, 0.44), kind="key", fontsize=9)
-        box(ax, (5.0, y), f"Value {i + 1}", size=(1.3, 0.44), kind="value", fontsize=9)
+        k = box(ax, (3.4, y), tr(f"Key {i + 1}", f"键 {i + 1}"), size=(1.3, 0.44), kind="key",
+                fontsize=9)
+        box(ax, (5.0, y), tr(f"Value {i + 1}", f"值 {i + 1}"), size=(1.3, 0.44), kind="value",
+            fontsize=9)
         arrow(ax, q.right, k.left, style="-", color="#3b6ea5").set_linewidth(0.3 + 6 * w)
         # bars scaled to the largest weight, so that the small ones stay visible
         length = 1.7 * w / max(weights)
         ax.add_patch(plt.Rectangle((6.2, y - 0.16), length, 0.32, facecolor=COLORS["weight"],
                                    edgecolor="#555588"))
         ax.text(6.3 + length, y, f"{w:.2f}", va="center", fontsize=9)
-    s = box(ax, (10.3, mid + 0.6), "$\\sum_i\\, a_i \\cdot \\mathrm{Value}_i$", size=(1.6, 0.6))
-    o = box(ax, (10.3, mid - 0.7), "Attention Value\n注意力值 " + _vector(output),
+    s = box(ax, (10.3, mid + 0.6), tr("$\\sum_i\\, a_i \\cdot \\mathrm{Value}_i$",
+                                      "$\\sum_i\\, a_i \\cdot$ 值$_i$"), size=(1.6, 0.6))
+    o = box(ax, (10.3, mid - 0.7), tr("Attention Value\n注意力值 ", "注意力值\n") + _vector(output),
             size=(2.2, 0.8), kind="output", fontsize=9)
     for y, w in zip(ys, weights):  # each pair enters the sum in proportion to its weight
         arrow(ax, (8.6, y), s.left, style="-", color="#2b7a2b").set_linewidth(0.3 + 6 * w)
     arrow(ax, s.bottom, o.top)
     top2 = sum(sorted(weights)[-2:])
-    ax.text(5.8, 0.25, f"the two largest weights carry {top2:.0%} of the total (the "
-            f"weights sum to {sum(weights):.0f})", ha="center", fontsize=9, color="#555555")
-    return fig
+    ax.text(5.8, 0.25, tr(f"the two largest weights carry {top2:.0%} of the total (the "
+                          f"weights sum to {sum(weights):.0f})",
+                          f"最大的两个权重占总和的 {top2:.0%}（权重之和为 {sum(weights):.0f}）"),
+            ha="center", fontsize=9, color="#555555")
+    return viz.cjk_math_labels(fig)
 
 
 def _step_label(ax: plt.Axes, y: float, title: str, what: str) -> None:
@@ -292,19 +304,23 @@ def three_steps(*, query: Sequence[float] = _WORKED_QUERY,
     xs = [3.4 + 2.1 * j for j in range(n)]
     mid = (xs[0] + xs[-1]) / 2
     fig, ax = canvas(xs[-1] + 1.15, 8.6, scale=0.72)
-    q = box(ax, (1.15, 7.8), "Query\n" + _vector(query), size=(1.8, 0.75), kind="query")
+    q = box(ax, (1.15, 7.8), tr("Query\n", "查询\n") + _vector(query), size=(1.8, 0.75),
+            kind="query")
     # the Query runs to every F box (drawn behind them)
     ax.plot([q.x, q.x, xs[-1]], [q.bottom[1], 6.6, 6.6], color="#3b6ea5", lw=1.1, zorder=0)
-    _step_label(ax, 6.1, "第一步 step 1", "similarity F(Q, Key$_i$)\n"
-                "= Q·Key$_i$ / $\\sqrt{d_k}$\n→ scores $s_i$")
-    _step_label(ax, 3.95, "第二步 step 2", "SoftMax\n→ weights $a_i$\n(sum to 1)")
-    _step_label(ax, 1.6, "第三步 step 3", "weighted sum\n带权求和")
+    _step_label(ax, 6.1, tr("第一步 step 1", "第一步"),
+                tr("similarity F(Q, Key$_i$)\n= Q·Key$_i$ / $\\sqrt{d_k}$\n→ scores $s_i$",
+                   "相似度 F(Q, 键$_i$)\n= Q·键$_i$ / $\\sqrt{d_k}$\n→ 分数 $s_i$"))
+    _step_label(ax, 3.95, tr("第二步 step 2", "第二步"),
+                tr("SoftMax\n→ weights $a_i$\n(sum to 1)", "SoftMax\n→ 权重 $a_i$\n（和为 1）"))
+    _step_label(ax, 1.6, tr("第三步 step 3", "第三步"), tr("weighted sum\n带权求和", "带权求和"))
+    key, value = tr("Key", "键"), tr("Value", "值")
     for j, x in enumerate(xs):
-        k = box(ax, (x, 7.8), f"Key {j + 1}\n{_vector(keys[j])}", size=(1.8, 0.75), kind="key")
-        f = box(ax, (x, 6.6), f"F(Q, Key {j + 1})", size=(1.7, 0.5))
+        k = box(ax, (x, 7.8), f"{key} {j + 1}\n{_vector(keys[j])}", size=(1.8, 0.75), kind="key")
+        f = box(ax, (x, 6.6), f"F(Q, {key} {j + 1})", size=(1.7, 0.5))
         s = box(ax, (x, 5.5), f"$s_{j + 1}$ = {scores[j]:.2f}", size=(1.5, 0.5), kind="input")
         a = box(ax, (x, 3.3), f"$a_{j + 1}$ = {weights[j]:.4f}", size=(1.7, 0.5), kind="weight")
-        v = box(ax, (x, 2.2), f"Value {j + 1}\n{_vector(values[j])}", size=(1.7, 0.62),
+        v = box(ax, (x, 2.2), f"{value} {j + 1}\n{_vector(values[j])}", size=(1.7, 0.62),
                 kind="value")
         arrow(ax, k.bottom, f.top)
         arrow(ax, f.bottom, s.top)
@@ -314,21 +330,29 @@ def three_steps(*, query: Sequence[float] = _WORKED_QUERY,
         arrow(ax, v.bottom, (mid + 2.4 * (j / (n - 1) - 0.5), 0.95), color="#2b7a2b")
     box(ax, (mid, 4.3), "SoftMax:  $a_i = e^{s_i}\\,/\\,\\sum_j e^{s_j}$",
         size=(xs[-1] - xs[0] + 1.8, 0.6), fontsize=11)
-    box(ax, (mid, 0.6), "Attention Value = $\\sum_i\\, a_i \\cdot \\mathrm{Value}_i$ = "
+    box(ax, (mid, 0.6), tr("Attention Value = $\\sum_i\\, a_i \\cdot \\mathrm{Value}_i$ = ",
+                           "注意力值 = $\\sum_i\\, a_i \\cdot$ 值$_i$ = ")
         + _vector(output), size=(5.2, 0.7), kind="output", fontsize=11)
-    return fig
+    return viz.cjk_math_labels(fig)
 
 
-_STAGES = (
-    ("RNN 时代 (1990–2014)\n死记硬背\nrote memorisation", "input",
-     "reads one token at a time\nand squeezes the sentence\ninto one state vector"),
-    ("attention (2015)\n提纲挈领\ngrasping the outline", "weight",
-     "the decoder looks back at\nevery encoder state and\ntakes a weighted sum"),
-    ("Transformer (2017)\n融会贯通\nfull understanding", "query",
-     "no recurrence: attention\nand feed-forward layers,\nall positions at once"),
-    ("GPT / BERT (2018–)\n多任务大规模学习\nlarge-scale multi-task", "output",
-     "pre-train a Transformer on\nhuge unlabelled text, then\nadapt it to many tasks"),
-)
+def _stages() -> tuple[tuple[str, str, str], ...]:
+    """The lineage's four stages: (label, colour key, what changed), in the course's language."""
+    return (
+        (tr("RNN 时代 (1990–2014)\n死记硬背\nrote memorisation", "RNN 时代 (1990–2014)\n死记硬背"),
+         "input", tr("reads one token at a time\nand squeezes the sentence\ninto one state vector",
+                     "一次读一个词元，\n把整个句子压缩进\n一个状态向量")),
+        (tr("attention (2015)\n提纲挈领\ngrasping the outline", "注意力 (2015)\n提纲挈领"),
+         "weight", tr("the decoder looks back at\nevery encoder state and\ntakes a weighted sum",
+                      "解码器回看编码器的\n每一个状态，\n再求加权和")),
+        (tr("Transformer (2017)\n融会贯通\nfull understanding", "Transformer (2017)\n融会贯通"),
+         "query", tr("no recurrence: attention\nand feed-forward layers,\nall positions at once",
+                     "没有循环：只有注意力\n和前馈层，所有位置\n同时计算")),
+        (tr("GPT / BERT (2018–)\n多任务大规模学习\nlarge-scale multi-task",
+            "GPT / BERT (2018–)\n多任务大规模学习"),
+         "output", tr("pre-train a Transformer on\nhuge unlabelled text, then\nadapt it to many tasks",
+                      "在海量无标注文本上\n预训练 Transformer，\n再迁移到许多任务")),
+    )
 
 
 def lineage() -> plt.Figure:
@@ -344,35 +368,38 @@ def lineage() -> plt.Figure:
     matplotlib Figure
     """
     fig, ax = canvas(12.0, 7.0, scale=0.75)
-    ax.text(0.2, 6.75, "发展脉络 the lineage", fontsize=12, va="center")
+    ax.text(0.2, 6.75, tr("发展脉络 the lineage", "发展脉络"), fontsize=12, va="center")
     xs = [1.5 + 3.0 * i for i in range(4)]
     boxes = []
-    for x, (label, kind, change) in zip(xs, _STAGES):
+    for x, (label, kind, change) in zip(xs, _stages()):
         boxes.append(box(ax, (x, 5.6), label, size=(2.6, 1.1), kind=kind))
         ax.text(x, 4.9, change, ha="center", va="top", fontsize=8.5, color="#333333")
     for left, right in zip(boxes, boxes[1:]):
         arrow(ax, left.right, right.left)
     ax.plot([0.2, 11.8], [3.55, 3.55], color="#bbbbbb", lw=0.8)
-    ax.text(0.2, 3.2, "注意力的位置 where attention sits", fontsize=12,
+    ax.text(0.2, 3.2, tr("注意力的位置 where attention sits", "注意力的位置"), fontsize=12,
             va="center")
-    att = box(ax, (1.6, 1.55), "attention 注意力\nthe mechanism", size=(2.4, 0.9),
-              kind="weight")
+    att = box(ax, (1.6, 1.55), tr("attention 注意力\nthe mechanism", "注意力\n（机制本身）"),
+              size=(2.4, 0.9), kind="weight")
     ax.add_patch(FancyBboxPatch((3.8, 0.35), 4.4, 2.5, boxstyle="round,pad=0,rounding_size=0.1",
                                 facecolor="#f6f6f6", edgecolor="#666666", linestyle="--"))
-    ax.text(6.0, 2.6, "Transformer, built from attention", ha="center", va="center",
-            fontsize=10)
-    enc = box(ax, (6.0, 1.95), "encoder 编码器\nself-attention + feed-forward (FFN)",
+    ax.text(6.0, 2.6, tr("Transformer, built from attention", "Transformer：由注意力构成"),
+            ha="center", va="center", fontsize=10)
+    enc = box(ax, (6.0, 1.95), tr("encoder 编码器\nself-attention + feed-forward (FFN)",
+                                  "编码器\n自注意力 + 前馈网络 (FFN)"),
               size=(3.8, 0.7), kind="query")
-    dec = box(ax, (6.0, 0.95), "decoder 解码器: masked self-attention\n"
-              "+ attention to the encoder + FFN", size=(3.8, 0.75), kind="query", fontsize=9)
-    arrow(ax, att.right, (3.8, 1.55), text="构成\nbuilds", text_offset=(0, 0.38))
-    bert = box(ax, (10.5, 1.95), "BERT\nencoder-only 仅编码器", size=(2.4, 0.75),
-               kind="output")
-    gpt = box(ax, (10.5, 0.95), "GPT\ndecoder-only 仅解码器", size=(2.4, 0.75),
-              kind="output")
+    dec = box(ax, (6.0, 0.95), tr("decoder 解码器: masked self-attention\n"
+                                  "+ attention to the encoder + FFN",
+                                  "解码器：掩码自注意力\n+ 对编码器的注意力 + FFN"),
+              size=(3.8, 0.75), kind="query", fontsize=9)
+    arrow(ax, att.right, (3.8, 1.55), text=tr("构成\nbuilds", "构成"), text_offset=(0, 0.38))
+    bert = box(ax, (10.5, 1.95), tr("BERT\nencoder-only 仅编码器", "BERT\n仅编码器"),
+               size=(2.4, 0.75), kind="output")
+    gpt = box(ax, (10.5, 0.95), tr("GPT\ndecoder-only 仅解码器", "GPT\n仅解码器"),
+              size=(2.4, 0.75), kind="output")
     arrow(ax, enc.right, bert.left)
     arrow(ax, dec.right, gpt.left)
-    return fig
+    return viz.cjk_math_labels(fig)
 
 
 __all__ += ["essence", "lineage", "three_steps"]
@@ -422,13 +449,15 @@ def qkv_projection(*, d_model: int = 512, d_k: int = 64, scores: Sequence[float]
             b = box(ax, (cx + dx, 4.95), f"${name}_{j}$: 1 × {d_k}", size=(1.3, 0.6), kind=kind,
                     fontsize=9)
             arrow(ax, x.bottom, b.top, text=f"× {matrix}", fontsize=8)
-    box(ax, (5.2, 5.75), f"$W^Q, W^K, W^V$\n{d_model} × {d_k} each\n(trained)", size=(1.6, 0.95),
-        fontsize=8)
+    box(ax, (5.2, 5.75), tr(f"$W^Q, W^K, W^V$\n{d_model} × {d_k} each\n(trained)",
+                            f"$W^Q, W^K, W^V$\n各为 {d_model} × {d_k}\n（训练得到）"),
+        size=(1.6, 0.95), fontsize=8)
     ax.plot([0.2, 10.2], [4.25, 4.25], color="#bbbbbb", lw=0.8)
-    ax.text(5.2, 3.95, f"the output for “{words[0]}”: its query $q_1$ against every key",
+    ax.text(5.2, 3.95, tr(f"the output for “{words[0]}”: its query $q_1$ against every key",
+                          f"“{words[0]}”的输出：用它的查询 $q_1$ 与每个键比较"),
             ha="center", va="center", fontsize=10)
-    heads = ("score $q_1 \\cdot k_j$", f"÷ $\\sqrt{{{d_k}}}$ = {scale:g}", "softmax",
-             "weight × value", "sum")
+    heads = (tr("score", "分数") + " $q_1 \\cdot k_j$", f"÷ $\\sqrt{{{d_k}}}$ = {scale:g}",
+             "softmax", tr("weight × value", "权重 × 值"), tr("sum", "求和"))
     cols = (1.3, 3.3, 5.3, 7.3, 9.3)
     for head, cx in zip(heads, cols):
         ax.text(cx, 3.45, head, ha="center", va="center", fontsize=9, color="#333333")
@@ -445,11 +474,12 @@ def qkv_projection(*, d_model: int = 512, d_k: int = 64, scores: Sequence[float]
         z_anchor = (cols[4] - 0.55, 2.1)
         arrow(ax, last.right, z_anchor)
     z = box(ax, (cols[4] + 0.05, 2.1), "$z_1$", size=(1.1, 0.7), kind="output", fontsize=12)
-    ax.text(5.2, 0.55, f"$z_1 = {weights[0]:.2f}\\,v_1 + {weights[1]:.2f}\\,v_2$, "
-            f"a vector of width {d_k}: the new representation of “{words[0]}”",
+    ax.text(5.2, 0.55, f"$z_1 = {weights[0]:.2f}\\,v_1 + {weights[1]:.2f}\\,v_2$"
+            + tr(f", a vector of width {d_k}: the new representation of “{words[0]}”",
+                 f"，宽度为 {d_k} 的向量：“{words[0]}”的新表示"),
             ha="center", va="center", fontsize=10)
     del z
-    return fig
+    return viz.cjk_math_labels(fig)
 
 
 def _cards(ax: plt.Axes, xy: tuple[float, float], text: str, *, size: tuple[float, float],
@@ -495,26 +525,30 @@ def scaled_dot_product_block(*, d_k: int = 64, num_heads: int | None = None) -> 
     q = box(ax, (1.6, 0.5), "Q", size=(0.9, 0.5), kind="query")
     k = box(ax, (3.6, 0.5), "K", size=(0.9, 0.5), kind="key")
     v = box(ax, (4.9, 0.5), "V", size=(0.9, 0.5), kind="value")
-    m1 = box(ax, (cx, 1.9), "MatMul  $QK^\\top$", size=(1.9, 0.55))
-    sc = box(ax, (cx, 3.0), f"Scale  ÷ $\\sqrt{{{d_k}}}$ = {math.sqrt(d_k):g}", size=(1.9, 0.55))
-    mk = box(ax, (cx, 4.1), "Mask (opt.)\nFalse → −∞", size=(1.9, 0.7), kind="mask")
-    sm = box(ax, (cx, 5.3), "SoftMax over keys", size=(1.9, 0.55), kind="weight")
-    m2 = box(ax, (cx, 6.5), "MatMul  (weights) V", size=(2.2, 0.55))
+    m1 = box(ax, (cx, 1.9), tr("MatMul", "矩阵乘法") + "  $QK^\\top$", size=(1.9, 0.55))
+    sc = box(ax, (cx, 3.0), tr("Scale", "缩放") + f"  ÷ $\\sqrt{{{d_k}}}$ = {math.sqrt(d_k):g}",
+             size=(1.9, 0.55))
+    mk = box(ax, (cx, 4.1), tr("Mask (opt.)\nFalse → −∞", "掩码（可选）\nFalse → −∞"), size=(1.9, 0.7),
+             kind="mask")
+    sm = box(ax, (cx, 5.3), tr("SoftMax over keys", "在键上做 SoftMax"), size=(1.9, 0.55),
+             kind="weight")
+    m2 = box(ax, (cx, 6.5), tr("MatMul  (weights) V", "矩阵乘法  (权重) V"), size=(2.2, 0.55))
     arrow(ax, q.top, (m1.x - 0.5, m1.bottom[1]), text=_shape(*lead, "L_q", d_k),
           text_offset=(-0.95, -0.05), fontsize=8)
     arrow(ax, k.top, (m1.x + 0.5, m1.bottom[1]), text=_shape(*lead, "L_k", d_k),
           text_offset=(0.95, -0.05), fontsize=8)
-    _side(ax, m1.top, sc.bottom, _shape(*lead, "L_q", "L_k") + " scores")
+    _side(ax, m1.top, sc.bottom, _shape(*lead, "L_q", "L_k") + tr(" scores", " 分数"))
     _side(ax, sc.top, mk.bottom, _shape(*lead, "L_q", "L_k"))
     _side(ax, mk.top, sm.bottom, _shape(*lead, "L_q", "L_k"))
-    _side(ax, sm.top, (sm.x, m2.bottom[1]), _shape(*lead, "L_q", "L_k") + " weights")
+    _side(ax, sm.top, (sm.x, m2.bottom[1]), _shape(*lead, "L_q", "L_k") + tr(" weights", " 权重"))
     arrow(ax, v.top, (v.x, m2.y), style="-")
     arrow(ax, (v.x, m2.y), m2.right)
     ax.text(v.x + 0.1, 3.5, _shape(*lead, "L_k", d_k), ha="left", va="center", fontsize=8,
             rotation=90)
-    _side(ax, m2.top, (m2.x, 7.55), _shape(*lead, "L_q", d_k) + " output")
-    ax.text(0.1, 4.1, "mask: True =\nmay attend", ha="left", va="center", fontsize=8, color="#a50f15")
-    return fig
+    _side(ax, m2.top, (m2.x, 7.55), _shape(*lead, "L_q", d_k) + tr(" output", " 输出"))
+    ax.text(0.1, 4.1, tr("mask: True =\nmay attend", "掩码：True =\n可以关注"), ha="left",
+            va="center", fontsize=8, color="#a50f15")
+    return viz.cjk_math_labels(fig)
 
 
 def multi_head_block(*, d_model: int = 512, num_heads: int = 8) -> plt.Figure:
@@ -542,24 +576,26 @@ def multi_head_block(*, d_model: int = 512, num_heads: int = 8) -> plt.Figure:
     inputs = []
     for x, name, kind in ((1.3, "V", "value"), (3.5, "K", "key"), (5.7, "Q", "query")):
         inp = box(ax, (x, 0.45), name, size=(0.8, 0.5), kind=kind)
-        lin = _cards(ax, (x, 1.75), "Linear", size=(1.3, 0.5), kind=kind)
+        lin = _cards(ax, (x, 1.75), tr("Linear", "线性层"), size=(1.3, 0.5), kind=kind)
         _side(ax, inp.top, lin.bottom, _shape("B", "L", d_model))
         inputs.append(lin)
-    att = _cards(ax, (3.5, 3.55), "Scaled Dot-Product Attention\n"
-                 f"h = {num_heads} heads in parallel, each of width {d_head}", size=(5.6, 0.8),
-                 kind="weight", depth=2, fontsize=9)
+    att = _cards(ax, (3.5, 3.55), tr("Scaled Dot-Product Attention\n"
+                                     f"h = {num_heads} heads in parallel, each of width {d_head}",
+                                     f"缩放点积注意力\nh = {num_heads} 个头并行，每个头宽 {d_head}"),
+                 size=(5.6, 0.8), kind="weight", depth=2, fontsize=9)
     for lin in inputs:
         _side(ax, lin.top, (lin.x, att.bottom[1]), _shape("B", num_heads, "L", d_head))
-    cat = box(ax, (3.5, 5.05), "Concat (merge_heads)", size=(2.6, 0.5))
+    cat = box(ax, (3.5, 5.05), tr("Concat (merge_heads)", "拼接 (merge_heads)"), size=(2.6, 0.5))
     _side(ax, att.top, cat.bottom, _shape("B", num_heads, "L_q", d_head))
-    out = box(ax, (3.5, 6.3), f"Linear $W^O$: {d_model} × {d_model}", size=(2.6, 0.5))
+    out = box(ax, (3.5, 6.3), tr(f"Linear $W^O$: {d_model} × {d_model}",
+                                 f"线性层 $W^O$：{d_model} × {d_model}"), size=(2.6, 0.5))
     _side(ax, cat.top, out.bottom, _shape("B", "L_q", num_heads * d_head)
           + f" ({num_heads} × {d_head})")
-    _side(ax, out.top, (3.5, 7.3), _shape("B", "L_q", d_model) + " output")
+    _side(ax, out.top, (3.5, 7.3), _shape("B", "L_q", d_model) + tr(" output", " 输出"))
     ax.text(3.5, 7.75, f"$d_{{model}}$ = {d_model}, h = {num_heads}, "
             f"$d_{{head}}$ = {d_model} / {num_heads} = {d_head}", ha="center", va="center",
             fontsize=10)
-    return fig
+    return viz.cjk_math_labels(fig)
 
 
 def decoder_masking(*, tokens: Sequence[str] = ("<bos>", "四", "千", "零", "五", "<pad>", "<pad>"),
@@ -607,16 +643,21 @@ def decoder_masking(*, tokens: Sequence[str] = ("<bos>", "四", "千", "零", "�
 
     x_causal, x_pad = 0.9, 0.9 + n * cell + 0.9
     x_both = x_pad + n * cell + 1.5
-    grid(x_causal, causal, tokens, f"causal_mask({n}): key j ≤ query i")
-    grid(x_pad, pad[0], None, f"padding_mask([{length}], {n})\n(1, 1, {n}): broadcasts over queries",
+    grid(x_causal, causal, tokens, tr(f"causal_mask({n}): key j ≤ query i",
+                                      f"causal_mask({n})：键 j ≤ 查询 i"))
+    grid(x_pad, pad[0], None, tr(f"padding_mask([{length}], {n})\n(1, 1, {n}): broadcasts over queries",
+                                 f"padding_mask([{length}], {n})\n(1, 1, {n})：沿查询方向广播"),
          y0=top - (n - 1) * cell / 2)
-    grid(x_both, both, tokens, f"combined ({n}, {n}): {int(both.sum())} pairs may attend")
+    grid(x_both, both, tokens, tr(f"combined ({n}, {n}): {int(both.sum())} pairs may attend",
+                                  f"两者合并 ({n}, {n})：{int(both.sum())} 对可以关注"))
     mid = top - n * cell / 2
-    ax.text(x_pad - 0.45, mid, "AND", ha="center", va="center", fontsize=10)
+    ax.text(x_pad - 0.45, mid, tr("AND", "与"), ha="center", va="center", fontsize=10)
     ax.text(x_both - 0.75, mid, "=", ha="center", va="center", fontsize=14)
-    ax.text(0.1, 0.25, "rows: queries (target positions); columns: keys.  T = True = may attend, "
-            "F = masked (score set to −∞)", ha="left", va="center", fontsize=8)
-    return fig
+    ax.text(0.1, 0.25, tr("rows: queries (target positions); columns: keys.  T = True = may attend, "
+                          "F = masked (score set to −∞)",
+                          "行：查询（目标位置）；列：键。T = True = 可以关注，"
+                          "F = 被掩码（分数设为 −∞）"), ha="left", va="center", fontsize=8)
+    return viz.cjk_math_labels(fig)
 
 
 __all__ += ["qkv_projection", "scaled_dot_product_block", "multi_head_block", "decoder_masking"]
@@ -707,26 +748,29 @@ def transformer_architecture(*, names: dict[str, str] | None = None, shapes: dic
         ax.add_patch(plt.Circle((x, 2.2), 0.2, facecolor="white", edgecolor="#444444"))
         ax.text(x, 2.2, "+", ha="center", va="center", fontsize=11)
         arrow(ax, emb.top, (x, 2.0))
-        pe = "Positional\nEncoding" + (f"\n{names['positional_encoding']}" if "positional_encoding" in names
-                                       else "")
+        pe = tr("Positional\nEncoding", "位置\n编码") + (
+            f"\n{names['positional_encoding']}" if "positional_encoding" in names else "")
         pe_x = x + pe_side * 1.05
         ax.text(pe_x, 2.2, pe, ha="right" if pe_side < 0 else "left", va="center", fontsize=8.5)
         arrow(ax, (x + pe_side * 0.95, 2.2), (x + pe_side * 0.2, 2.2))
         arrow(ax, (x, 2.4), (x, y0 - h / 2), text=shapes.get(shape_key), text_offset=(0.75, 0.05))
         return io
 
-    stack_input(enc_x, "Input Embedding", "input_embedding", "source_vectors", "Inputs (source tokens)",
-                "inputs", -1)
-    stack_input(dec_x, "Output Embedding", "output_embedding", "target_vectors",
-                "Outputs (shifted right)", "outputs", 1)
-    enc = _tower(ax, enc_x, [("self_attention", "Multi-Head Attention", "query"),
-                             ("add_norm", "Add & Norm", "op"), ("feed_forward", "Feed Forward", "value"),
-                             ("add_norm", "Add & Norm", "op")], names,
+    stack_input(enc_x, tr("Input Embedding", "输入嵌入"), "input_embedding", "source_vectors",
+                tr("Inputs (source tokens)", "输入（源序列的词元）"), "inputs", -1)
+    stack_input(dec_x, tr("Output Embedding", "输出嵌入"), "output_embedding", "target_vectors",
+                tr("Outputs (shifted right)", "输出（右移一位）"), "outputs", 1)
+    mha, add_norm = tr("Multi-Head Attention", "多头注意力"), tr("Add & Norm", "残差连接 + 层归一化")
+    ffn = tr("Feed Forward", "前馈网络")
+    enc = _tower(ax, enc_x, [("self_attention", mha, "query"),
+                             ("add_norm", add_norm, "op"), ("feed_forward", ffn, "value"),
+                             ("add_norm", add_norm, "op")], names,
                  y0=y0, step=step, w=w, h=h, residual_side=-1)
-    dec = _tower(ax, dec_x, [("masked_self_attention", "Masked Multi-Head Attention", "mask"),
-                             ("add_norm", "Add & Norm", "op"), ("cross_attention", "Multi-Head Attention", "key"),
-                             ("add_norm", "Add & Norm", "op"), ("feed_forward", "Feed Forward", "value"),
-                             ("add_norm", "Add & Norm", "op")], names,
+    dec = _tower(ax, dec_x, [("masked_self_attention", tr("Masked Multi-Head Attention", "掩码多头注意力"),
+                              "mask"),
+                             ("add_norm", add_norm, "op"), ("cross_attention", mha, "key"),
+                             ("add_norm", add_norm, "op"), ("feed_forward", ffn, "value"),
+                             ("add_norm", add_norm, "op")], names,
                  y0=y0, step=step, w=w, h=h, residual_side=1)
     for x, boxes, key, side in ((enc_x, enc, "encoder_layer", -1), (dec_x, dec, "decoder_layer", 1)):
         bottom, top = boxes[0].y - h / 2 - 0.3, boxes[-1].y + h / 2 + 0.15
@@ -742,13 +786,15 @@ def transformer_architecture(*, names: dict[str, str] | None = None, shapes: dic
     y_mem, x_turn = enc[-1].y + h / 2 + 0.75, (enc_x + dec_x) / 2 + 0.4
     ax.plot([enc_x, enc_x, x_turn, x_turn], [enc[-1].y + h / 2, y_mem, y_mem, y_in],
             color="#444444", lw=1.1)
-    ax.text((enc_x + x_turn) / 2, y_mem + 0.2, "memory" + (f" {shapes['memory']}" if "memory" in shapes else ""),
+    ax.text((enc_x + x_turn) / 2, y_mem + 0.2,
+            tr("memory", "记忆") + (f" {shapes['memory']}" if "memory" in shapes else ""),
             ha="center", va="bottom", fontsize=8.5)
     ax.plot([x_turn, cross.x - 0.7], [y_in] * 2, color="#444444", lw=1.1)
     arrow(ax, (cross.x - 0.7, y_in), (cross.x - 0.7, cross.y - h / 2))
     ax.text(cross.x - 0.8, y_in + 0.12, "K, V", ha="right", va="bottom", fontsize=7.5)
     ax.text(cross.x + 0.1, y_in, "Q", ha="left", va="center", fontsize=7.5)
-    lin = box(ax, (dec_x, dec[-1].y + 1.15), "Linear" + (f"\n{names['linear']}" if "linear" in names else ""),
+    lin = box(ax, (dec_x, dec[-1].y + 1.15),
+              tr("Linear", "线性层") + (f"\n{names['linear']}" if "linear" in names else ""),
               size=(w, h), kind="output", fontsize=8.5)
     soft = box(ax, (dec_x, lin.y + step + 0.1),
                "Softmax" + (f"\n{names['softmax']}" if "softmax" in names else ""),
@@ -756,11 +802,12 @@ def transformer_architecture(*, names: dict[str, str] | None = None, shapes: dic
     arrow(ax, dec[-1].top, lin.bottom)
     arrow(ax, lin.top, soft.bottom, text=shapes.get("logits"), text_offset=(0.9, 0))
     arrow(ax, soft.top, (dec_x, soft.y + h / 2 + 0.45), text=shapes.get("probabilities"), text_offset=(0.9, 0))
-    ax.text(dec_x, soft.y + h / 2 + 0.6, "Output Probabilities", ha="center", va="bottom", fontsize=9)
+    ax.text(dec_x, soft.y + h / 2 + 0.6, tr("Output Probabilities", "输出概率"), ha="center", va="bottom",
+            fontsize=9)
     height = soft.y + h / 2 + 1.1  # the canvas ends just above the last label
     ax.set_ylim(0, height)
     fig.set_size_inches(width * scale, height * scale)
-    return fig
+    return viz.cjk_math_labels(fig)
 
 
 __all__ += ["transformer_architecture"]
@@ -792,14 +839,16 @@ def three_architectures(*, params: dict[str, int] | None = None, num_layers: str
     fig, ax = canvas(13.2, 7.9, scale=0.75)
     size, fs = (2.3, 0.62), 8.5
     columns = {  # title, x of the column's centre
-        "encoder-decoder": ("编码器–解码器 encoder–decoder\n(Transformer, ch. 10)", 2.9),
-        "GPT": ("仅解码器 decoder-only\n(GPT)", 7.3),
-        "BERT": ("仅编码器 encoder-only\n(BERT)", 11.0),
+        "encoder-decoder": (tr("编码器–解码器 encoder–decoder\n(Transformer, ch. 10)",
+                               "编码器–解码器\n(Transformer，第 10 章)"), 2.9),
+        "GPT": (tr("仅解码器 decoder-only\n(GPT)", "仅解码器\n(GPT)"), 7.3),
+        "BERT": (tr("仅编码器 encoder-only\n(BERT)", "仅编码器\n(BERT)"), 11.0),
     }
     for key, (title, x) in columns.items():
         ax.text(x, 7.5, title, ha="center", va="center", fontsize=10)
         if params and key in params:
-            ax.text(x, 6.9, f"{params[key]:,} parameters", ha="center", va="center", fontsize=9)
+            ax.text(x, 6.9, tr(f"{params[key]:,} parameters", f"{params[key]:,} 个参数"), ha="center",
+                    va="center", fontsize=9)
 
     def stack(x, labels, kinds, top_label=None, top_kind="output", bottom="input ids", side=1):
         boxes = [box(ax, (x, 0.55), bottom, size=size, kind="input", fontsize=fs)]
@@ -816,18 +865,28 @@ def three_architectures(*, params: dict[str, int] | None = None, num_layers: str
             arrow(ax, boxes[-1].top, top.bottom)
         return boxes
 
-    enc = stack(1.6, ["embedding + 位置编码", "self-attention 自注意力", "FFN 前馈网络"],
-                ["op", "query", "value"], top_label="memory", bottom="source ids", side=-1)
-    dec = stack(4.25, ["embedding + 位置编码", "masked self-attn 掩码", "cross-attn 交叉注意力", "FFN 前馈网络"],
-                ["op", "mask", "key", "value"], top_label="next token 下一个词", bottom="target ids")
+    embedding = tr("embedding + 位置编码", "嵌入 + 位置编码")
+    enc = stack(1.6, [embedding, tr("self-attention 自注意力", "自注意力"), "FFN 前馈网络"],
+                ["op", "query", "value"], top_label=tr("memory", "记忆"),
+                bottom=tr("source ids", "源序列的词元编号"), side=-1)
+    dec = stack(4.25, [embedding, tr("masked self-attn 掩码", "掩码自注意力"),
+                       tr("cross-attn 交叉注意力", "交叉注意力"), "FFN 前馈网络"],
+                ["op", "mask", "key", "value"], top_label=tr("next token 下一个词", "下一个词元"),
+                bottom=tr("target ids", "目标序列的词元编号"))
     arrow(ax, (2.75, 4.7), dec[3].left, connection="arc3,rad=-0.3")  # the memory feeds every cross-attention
-    stack(7.3, ["token + learned position", "causal self-attn 掩码", "FFN (GELU, tanh)"],
-          ["op", "mask", "value"], top_label="LayerNorm, next token\n自回归", bottom="one sequence")
-    ax.text(7.3, 6.45, "dropped: the encoder, cross-attention", ha="center", fontsize=8, color="#b2182b")
-    stack(11.0, ["token + position + segment", "self-attention 双向", "FFN (GELU, exact)"],
-          ["op", "query", "value"], top_label="masked-word head\n掩码语言模型", bottom="ids with [MASK]")
-    ax.text(11.0, 6.45, "dropped: the decoder, the causal mask", ha="center", fontsize=8, color="#b2182b")
-    return fig
+    stack(7.3, [tr("token + learned position", "词元 + 可学习的位置"),
+                tr("causal self-attn 掩码", "因果自注意力（掩码）"), tr("FFN (GELU, tanh)", "FFN (GELU，tanh 近似)")],
+          ["op", "mask", "value"], top_label=tr("LayerNorm, next token\n自回归", "LayerNorm，下一个词元\n自回归"),
+          bottom=tr("one sequence", "一个序列"))
+    ax.text(7.3, 6.45, tr("dropped: the encoder, cross-attention", "去掉了：编码器、交叉注意力"), ha="center",
+            fontsize=8, color="#b2182b")
+    stack(11.0, [tr("token + position + segment", "词元 + 位置 + 片段"), tr("self-attention 双向", "双向自注意力"),
+                 tr("FFN (GELU, exact)", "FFN (GELU，精确形式)")],
+          ["op", "query", "value"], top_label=tr("masked-word head\n掩码语言模型", "掩码词预测头\n掩码语言模型"),
+          bottom=tr("ids with [MASK]", "含 [MASK] 的词元编号"))
+    ax.text(11.0, 6.45, tr("dropped: the decoder, the causal mask", "去掉了：解码器、因果掩码"), ha="center",
+            fontsize=8, color="#b2182b")
+    return viz.cjk_math_labels(fig)
 
 
 __all__ += ["three_architectures"]

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib import font_manager
+from matplotlib.text import Text
 import numpy as np
+
+from course_lib.i18n import tr
 
 __all__ = ["to_numpy", "use_cjk_font", "attention_heatmap", "attention_grid"]
 
@@ -90,6 +94,37 @@ use_cjk_font()
 logging.getLogger("matplotlib.mathtext").addFilter(_MathtextGlyphWarning())
 
 
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+
+
+def cjk_math_labels(fig: plt.Figure) -> plt.Figure:
+    """Give every text of ``fig`` that mixes Chinese with ``$math$`` the CJK font; return ``fig``.
+
+    Matplotlib draws such a string with mathtext, whose plain (non-math) part uses the
+    text's *first* font family only, not the glyph-by-glyph fallback of plain text: the
+    Chinese of ``"权重 $a_i$"`` would be missing from DejaVu Sans. With the CJK font first
+    for that text alone, its Chinese and Latin letters both draw; the math keeps the
+    mathtext font, and every other text keeps the default font.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+
+    Returns
+    -------
+    matplotlib Figure
+        The same figure.
+    """
+    for text in fig.findobj(Text):
+        s = text.get_text()
+        if s.count("$") >= 2 and _CJK.search(s):
+            text.set_fontfamily([CJK_FONT, "DejaVu Sans"])
+    return fig
+
+
+__all__ += ["cjk_math_labels"]
+
+
 def attention_heatmap(
     weights,
     *,
@@ -97,8 +132,8 @@ def attention_heatmap(
     y_labels: Sequence[str] | None = None,
     ax: plt.Axes | None = None,
     title: str | None = None,
-    xlabel: str = "keys",
-    ylabel: str = "queries",
+    xlabel: str | None = None,
+    ylabel: str | None = None,
     cmap: str = "Blues",
     annotate: bool | None = None,
     colorbar: bool = True,
@@ -114,7 +149,10 @@ def attention_heatmap(
         Names of the keys (columns) and queries (rows), e.g. tokens.
     ax : matplotlib Axes, optional
         Where to draw; a new figure is made when omitted.
-    title, xlabel, ylabel : str
+    title : str, optional
+    xlabel, ylabel : str, optional
+        Axis labels; by default "keys" and "queries" in the course's language
+        (:func:`course_lib.i18n.tr`, read when the figure is drawn).
     cmap : str
     annotate : bool, optional
         Write each weight in its cell; by default only when the matrix is at most 12 × 12.
@@ -140,8 +178,8 @@ def attention_heatmap(
         ax.set_xticks(range(w.shape[1]), labels=list(x_labels), rotation=45, ha="right")
     if y_labels is not None:
         ax.set_yticks(range(w.shape[0]), labels=list(y_labels))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(tr("keys", "键") if xlabel is None else xlabel)
+    ax.set_ylabel(tr("queries", "查询") if ylabel is None else ylabel)
     if title:
         ax.set_title(title)
     if annotate is None:
@@ -153,7 +191,8 @@ def attention_heatmap(
                 colour = "white" if w[i, j] > 0.6 * top else "black"
                 ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=8, color=colour)
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="weight")
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04,
+                            label=tr("weight", "权重"))
     return ax
 
 
@@ -166,7 +205,7 @@ def attention_grid(
     ncols: int = 4,
     suptitle: str | None = None,
     colorbar: bool = True,
-    colorbar_label: str = "weight",
+    colorbar_label: str | None = None,
     **heatmap_kwargs,
 ) -> plt.Figure:
     """Draw several attention matrices side by side (small multiples), one shared scale.
@@ -184,8 +223,8 @@ def attention_grid(
     colorbar : bool
         Add one colour bar for the whole grid (the panels share one scale, so one bar
         keys them all); it is the figure's last axes.
-    colorbar_label : str
-        The colour bar's label.
+    colorbar_label : str, optional
+        The colour bar's label; by default "weight" in the course's language.
     **heatmap_kwargs
         Passed to :func:`attention_heatmap` (its own per-panel ``colorbar`` is off).
 
@@ -219,7 +258,8 @@ def attention_grid(
             if y_labels is not None:
                 ax.set_yticks(range(w.shape[1]), labels=[""] * w.shape[1])
     if colorbar and n:
-        fig.colorbar(axes.flat[0].images[0], ax=axes, shrink=0.9, label=colorbar_label)
+        fig.colorbar(axes.flat[0].images[0], ax=axes, shrink=0.9,
+                     label=tr("weight", "权重") if colorbar_label is None else colorbar_label)
     if suptitle:
         fig.suptitle(suptitle)
     return fig
@@ -262,25 +302,30 @@ def training_curves(
         ax_loss.plot(x, losses, color="tab:gray", alpha=0.3, lw=0.8)
         k = max(1, min(smooth, len(losses)))
         running = np.convolve(np.asarray(losses, dtype=float), np.ones(k) / k, mode="valid")
-        ax_loss.plot(x[k - 1:], running, color="black", label=f"training (label-smoothed, mean of {k} steps)")
+        ax_loss.plot(x[k - 1:], running, color="black",
+                     label=tr(f"training (label-smoothed, mean of {k} steps)",
+                              f"训练（标签平滑，{k} 步滑动平均）"))
     else:
-        ax_loss.plot(steps, [m["loss"] for m in metrics], "o-", color="black", label="training (label-smoothed)")
+        ax_loss.plot(steps, [m["loss"] for m in metrics], "o-", color="black",
+                     label=tr("training (label-smoothed)", "训练（标签平滑）"))
     colours = {"uniform": "tab:blue", "zero_heavy": "tab:orange"}
     for s in sets:
-        name = s.replace("_", "-")
+        name = tr("uniform", "均匀集") if s == "uniform" else tr("zero-heavy", "多零集")
         ax_loss.plot(steps, [m[f"{s}/loss"] for m in metrics], "o--", color=colours[s], ms=3,
-                     label=f"held-out {name} (cross-entropy)")
+                     label=tr(f"held-out {name} (cross-entropy)",
+                              f"留出集：{name}（交叉熵）"))
         ax_acc.plot(steps, [m[f"{s}/token_accuracy"] for m in metrics], "o--", color=colours[s], ms=3,
-                    label=f"{name}: token accuracy")
+                    label=tr(f"{name}: token accuracy", f"{name}：词元准确率"))
         ax_acc.plot(steps, [m[f"{s}/exact_match"] for m in metrics], "o-", color=colours[s], ms=3,
-                    label=f"{name}: exact match (greedy)")
+                    label=tr(f"{name}: exact match (greedy)",
+                             f"{name}：完全匹配率（贪心解码）"))
     ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel("loss (nats per token)")
+    ax_loss.set_xlabel(tr("step", "步数"))
+    ax_loss.set_ylabel(tr("loss (nats per token)", "损失（每个词元的奈特数）"))
     ax_loss.legend(fontsize=8)
     ax_acc.set_ylim(0, 1.02)
-    ax_acc.set_xlabel("step")
-    ax_acc.set_ylabel("fraction correct")
+    ax_acc.set_xlabel(tr("step", "步数"))
+    ax_acc.set_ylabel(tr("fraction correct", "正确的比例"))
     ax_acc.axhline(0.99, color="gray", lw=0.8, ls=":")
     ax_acc.legend(fontsize=8, loc="lower right")
     if title:

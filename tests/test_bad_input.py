@@ -30,6 +30,7 @@ EXCLUDED = {
     "course_lib.grading": "the graders check learners' notebooks; tested in tests/test_grading*.py",
     "course_lib.train": "config validation and run folders belong to the training helper (tests/test_train_*.py)",
     "course_lib.viz": "plotting: matplotlib figures, no numerical contract to fuzz (tests/test_viz.py)",
+    "course_lib.memo": "a store of results shared by the book's two editions (tests/test_memo.py)",
     "course_lib.display": "notebook display helpers: text in, text out (tests/test_display.py)",
     "course_lib.diagrams": "drawn block diagrams, no numerical contract to fuzz (tests/test_diagrams.py)",
     "course_lib._validate": "private: the validators themselves (tests/test_validate.py)",

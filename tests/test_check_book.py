@@ -24,8 +24,12 @@ LONG_EQ = r"\[" + " + ".join(f"x_{{{i}}}^2" for i in range(60)) + r"\]"
 STYLE = "<style>main{width:800px} pre{overflow-x:auto;font:14px monospace}</style>"
 
 
-def page(body: str, head: str = "") -> str:
-    return f"<!doctype html><html><head>{STYLE}{head}</head><body><main>{body}</main></body></html>"
+TWIN = '<p><a class="course-twin" href="_static/twin.html" hreflang="zh">中文版</a></p>'
+
+
+def page(body: str, head: str = "", *, twin: str = TWIN, lang: str = "en") -> str:
+    return (f'<!doctype html><html lang="{lang}"><head>{STYLE}{head}</head><body><main>{twin}'
+            f"{body}</main></body></html>")
 
 
 CLEAN = page('<section id="s"><div class="cell"><div class="cell_input"><pre>x = 1</pre></div>'
@@ -43,7 +47,20 @@ PAGES = {
     "console.html": page("<p>hi</p><script>console.error('boom')</script>"),
     "traceback.html": page(TRACEBACK.format(tag="")),
     "expected_traceback.html": page(TRACEBACK.format(tag=" tag_raises-exception")),
+    "no_twin.html": page("<p>hi</p>", twin=""),
+    "dead_twin.html": page("<p>hi</p>", twin=TWIN.replace("_static/twin.html", "gone.html")),
+    "search.html": page("<p>Sphinx's search page</p>", twin=""),
 }
+ZH_PAGES = {"zh/clean.html": page("<p>中文</p>", twin=TWIN.replace("_static", "../_static"),
+                                  lang="zh-CN"),
+            "zh/no_lang.html": page("<p>中文</p>", twin=TWIN.replace("_static", "../_static")),
+            "zh/english.html": page("<p>中文。</p><div class='cell_output'><p>The model "
+                                    "scores well on both sets here.</p></div><pre>print('a b c"
+                                    " d e f g h')</pre><p>见 Attention Is All You Need。</p>"
+                                    "<p>例句 <em>The Law will never be perfect, but its"
+                                    " application</em>。</p><table><tr><td>one two three four"
+                                    " five six seven</td></tr></table>",
+                                    twin=TWIN.replace("_static", "../_static"), lang="zh-CN")}
 
 
 if MATHJAX is not None:
@@ -54,18 +71,20 @@ if MATHJAX is not None:
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
     html = tmp_path_factory.mktemp("html")
-    for name, text in PAGES.items():
+    (html / "zh").mkdir()
+    for name, text in {**PAGES, **ZH_PAGES}.items():
         (html / name).write_text(text)
     (html / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=clean.html" />')
     (html / "_static").mkdir()
     (html / "_static" / "skip.html").write_text(CLEAN)
+    (html / "_static" / "twin.html").write_text(CLEAN)
     pages = check_book.list_pages(html)
     out = tmp_path_factory.mktemp("shots")
     return {r.page: r for r in check_book.check_pages(pages, html, out_dir=out)}
 
 
 def test_static_files_and_redirects_are_not_pages(reports):
-    assert sorted(reports) == sorted(PAGES)
+    assert sorted(reports) == sorted({**PAGES, **ZH_PAGES})
 
 
 def test_clean_page_passes(reports):
@@ -119,6 +138,8 @@ def test_main_exits_non_zero_without_chromium(monkeypatch, capsys, tmp_path):
 
 def test_main_fails_on_a_bad_page_and_passes_a_clean_one(tmp_path):
     (tmp_path / "a.html").write_text(CLEAN)
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "_static" / "twin.html").write_text(CLEAN)
     assert check_book.main([str(tmp_path), "--out", str(tmp_path / "o")]) == 0
     (tmp_path / "b.html").write_text(PAGES["wide_code.html"])
     assert check_book.main([str(tmp_path), "--out", str(tmp_path / "o")]) == 1
@@ -128,3 +149,24 @@ def test_an_error_output_fails_unless_the_cell_expects_it(reports):
     assert reports["expected_traceback.html"].ok
     bad = reports["traceback.html"]
     assert not bad.ok and any("AttributeError: no rowspan" in m for m in bad.console), bad.console
+
+
+def test_every_book_page_links_to_a_built_twin(reports):
+    assert not reports["no_twin.html"].ok
+    assert reports["no_twin.html"].links == [
+        "no link to the page in the other language (a.course-twin)"]
+    assert reports["dead_twin.html"].links == [
+        "the link to the other language points at gone.html, which was not built"]
+    assert reports["search.html"].ok  # Sphinx's own pages have no twin
+
+
+def test_a_chinese_page_must_say_it_is_chinese(reports):
+    assert reports["zh/clean.html"].ok, reports["zh/clean.html"].links
+    assert Path(reports["zh/clean.html"].screenshot).name == "zh-clean.png"
+    assert reports["zh/no_lang.html"].links == ['a Chinese page without <html lang="zh-CN">']
+
+
+def test_an_english_sentence_on_a_chinese_page_fails(reports):
+    r = reports["zh/english.html"]
+    assert r.english == ["The model scores well on both sets here"], r.english  # not code, not 5
+    assert not r.ok and "English on a Chinese page" in check_book.format_report([r], 1280)

@@ -282,3 +282,63 @@ def test_chapters_3_5_diagrams_need_no_font_fallback(caplog, tmp_path):
         for name in names:
             getattr(diagrams, name)().savefig(tmp_path / f"{name}.png")
     assert not [r.getMessage() for r in caplog.records if "findfont" in r.getMessage()]
+
+
+# ---------------------------------------------------------------------------------------------
+# The Chinese edition (COURSE_LANG=zh): every label Chinese, but code names, math, tokens
+# ---------------------------------------------------------------------------------------------
+
+import re  # noqa: E402
+
+from matplotlib.text import Text  # noqa: E402
+
+#: ASCII words a Chinese diagram keeps: abbreviations and model names, code names
+#: (course_lib functions, Python booleans, special tokens) and the example's own words.
+ALLOWED = {"RNN", "GPT", "BERT", "Transformer", "FFN", "GELU", "tanh", "LayerNorm", "SoftMax",
+           "Softmax", "softmax", "True", "False", "MASK", "bos", "pad", "causal_mask",
+           "padding_mask", "merge_heads", "Thinking", "Machines"}
+ZH_CALLS = {  # every public diagram, plus the arguments that add text
+    **{name: {} for name in sorted(set(diagrams.__all__) - {"COLORS", "Box", "canvas", "box", "arrow"})},
+    "three_architectures(params)": {"params": {"encoder-decoder": 237_056, "GPT": 238_976, "BERT": 1_234}},
+    "scaled_dot_product_block(num_heads)": {"num_heads": 4},
+}
+
+
+def english_words(fig) -> list[str]:
+    """Identifiers and words of 3+ ASCII letters in the figure's text (math left out) that
+    a Chinese diagram should not show."""
+    found = []
+    for t in fig.findobj(Text):
+        for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r"\$[^$]*\$", "", t.get_text())):
+            if re.search(r"[A-Za-z]{3,}", word) and word not in ALLOWED:
+                found.append(word)
+    return found
+
+
+@pytest.mark.parametrize("call", sorted(ZH_CALLS))
+def test_in_chinese_every_diagram_label_is_chinese_and_every_glyph_draws(call, monkeypatch, tmp_path,
+                                                                         caplog):
+    draw = getattr(diagrams, call.split("(")[0])
+    english = texts(draw(**ZH_CALLS[call]))
+    assert english_words(draw(**ZH_CALLS[call]))  # the English diagram fails the check
+    monkeypatch.setenv("COURSE_LANG", "zh")  # read when the diagram is drawn, not at import
+    fig = draw(**ZH_CALLS[call])
+    assert english_words(fig) == []
+    assert texts(fig) != english
+    render_without_missing_glyphs(fig, tmp_path, caplog)
+
+
+def test_in_chinese_the_numbers_are_the_same_computed_ones(monkeypatch):
+    monkeypatch.setenv("COURSE_LANG", "zh")
+    drawn = texts(diagrams.three_steps())
+    scores, weights, output = reference(CHAPTER1_QUERY, CHAPTER1_KEYS, CHAPTER1_VALUES)
+    assert all(f"$a_{j}$ = {a:.4f}" in drawn for j, a in enumerate(weights, start=1))
+    assert "注意力值 = $\\sum_i\\, a_i \\cdot$ 值$_i$ = " + "[" + ", ".join(
+        f"{x:.2f}" for x in output) + "]" in drawn
+    drawn = texts(diagrams.decoder_masking(tokens=("<bos>", "a", "b", "<pad>"), length=3))
+    pairs = sum(min(i + 1, 3) for i in range(4))  # key j <= query i, and j among the 3 real tokens
+    assert f"两者合并 (4, 4)：{pairs} 对可以关注" in drawn and "causal_mask(4)：键 j ≤ 查询 i" in drawn
+    drawn = texts(diagrams.transformer_architecture())
+    assert drawn.count("残差连接 + 层归一化") == 5 and drawn.count("多头注意力") == 2
+    assert {"237,056 个参数", "1,234 个参数"} <= set(texts(diagrams.three_architectures(
+        params={"encoder-decoder": 237_056, "BERT": 1_234})))

@@ -158,3 +158,33 @@ def test_training_curves_plot_the_records():
     with pytest.raises(ValueError, match="metrics is empty"):
         training_curves([])
     plt.close("all")
+
+
+def test_in_chinese_the_report_the_progress_bar_and_the_figures_are_chinese(tmp_path, capsys, monkeypatch,
+                                                                            tiny_train_config):
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    monkeypatch.setenv("COURSE_LANG", "zh")  # read when the run prints, not at import
+    config = tiny_train_config(tmp_path, steps=6, eval_every=6, progress=True)
+    result = T.train(config)
+    assert "训练:" in capsys.readouterr().err  # the progress bar's description
+    drawn = {}
+    save = Figure.savefig
+
+    def record(fig, path, **kwargs):  # the labels of the figures the report saves
+        drawn[path.name] = [fig._suptitle.get_text() if fig._suptitle else ""] + [
+            text for ax in fig.axes for text in (ax.get_title(), ax.get_xlabel(), ax.get_ylabel())
+        ] + [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+        return save(fig, path, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    with plt.ioff():
+        lines = T.report(result, count=2)
+    assert [line for line in lines if not line.startswith("  ")] == [
+        "留出的数（均匀集），贪心解码的翻译：", "留出的数（多零集），贪心解码的翻译："]
+    assert capsys.readouterr().out.splitlines()[-1].startswith("图：")
+    assert set(drawn) == {"curves.png", "attention.png"}
+    words = [w for texts in drawn.values() for t in texts for w in re.findall(r"[A-Za-z]{3,}", t)]
+    assert words == ["course", "train"]  # the command's name, the curves' title
+    assert "头 0" in drawn["attention.png"] and "最后一个解码器层的交叉注意力" in drawn["attention.png"][0]

@@ -174,3 +174,73 @@ def test_bold_chinese_logs_no_font_weight_warning(caplog):
         font_manager.findfont(font_manager.FontProperties(family="Noto Sans CJK SC", weight="bold"),
                               rebuild_if_missing=False)
     assert not [r for r in caplog.records if "Failed to find font weight" in r.getMessage()]
+
+
+# --- the Chinese edition (COURSE_LANG=zh): every default label in Chinese, every glyph drawn
+
+import re  # noqa: E402
+import warnings  # noqa: E402
+
+from matplotlib.text import Text  # noqa: E402
+
+from course_lib.viz import cjk_math_labels, training_curves  # noqa: E402
+
+_MATH = re.compile(r"\$[^$]*\$")
+
+
+def english_words(fig) -> list[str]:
+    """Words of three or more ASCII letters in the figure's text, math left out."""
+    return [w for t in fig.findobj(Text) for w in re.findall(r"[A-Za-z]{3,}", _MATH.sub("", t.get_text()))]
+
+
+def _metrics():
+    return [{"step": s, "loss": 3.0 / s, **{f"{k}/{m}": 0.1 * s for k in ("uniform", "zero_heavy")
+                                          for m in ("loss", "token_accuracy", "exact_match")}}
+            for s in (1, 2, 3)]
+
+
+FIGURES = {
+    "attention_heatmap": lambda: attention_heatmap(weights(3, 4), title="注意力").figure,
+    "attention_grid": lambda: attention_grid(weights(2, 3, 4), titles=["头 0", "头 1"],
+                                             suptitle="每个头"),
+    "training_curves": lambda: training_curves(_metrics()),
+    "training_curves(losses)": lambda: training_curves(_metrics(), losses=[3.0, 2.0, 1.5, 1.0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_in_chinese_every_default_label_is_chinese_and_every_glyph_draws(name, monkeypatch, tmp_path):
+    english = english_words(FIGURES[name]())
+    assert english  # the same figure in English has English labels: the check can fail
+    monkeypatch.setenv("COURSE_LANG", "zh")  # read when the figure is drawn, not at import
+    fig = FIGURES[name]()
+    assert english_words(fig) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Glyph ... missing" (plain text or mathtext)
+        fig.savefig(tmp_path / "zh.png")
+
+
+def test_in_chinese_the_defaults_are_the_course_terms_and_given_labels_win(monkeypatch):
+    monkeypatch.setenv("COURSE_LANG", "zh")
+    ax = attention_heatmap(weights(2, 2))
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("键", "查询")
+    assert ax.figure.axes[-1].get_ylabel() == "权重"  # the colour bar
+    ax = attention_heatmap(weights(2, 2), xlabel="keys", ylabel="", colorbar=False)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("keys", "")
+    fig = attention_grid(weights(2, 2, 2), colorbar_label="注意力权重")
+    assert fig.axes[-1].get_ylabel() == "注意力权重"
+    labels = [line.get_label() for line in training_curves(_metrics()).axes[1].get_lines()]
+    assert "多零集：完全匹配率（贪心解码）" in labels and "均匀集：词元准确率" in labels
+
+
+def test_cjk_math_labels_makes_chinese_beside_math_draw(tmp_path):
+    fig, ax = plt.subplots()
+    ax.set_title("权重 $a_i$")  # mathtext draws the plain part with the first font only
+    plain = ax.set_xlabel("权重")
+    with pytest.warns(UserWarning, match="Glyph missing"):
+        fig.savefig(tmp_path / "before.png")
+    assert cjk_math_labels(fig) is fig
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig.savefig(tmp_path / "after.png")
+    assert plain.get_fontfamily() == plt.rcParams["font.family"]  # other text keeps the default

@@ -9,10 +9,17 @@ Every page of ``_build/html`` is opened with every folded cell expanded; the che
 - any request that is not a local file (``file:``, ``data:``, ``blob:``), and any remote
   ``src``/``href`` of a script, style sheet, font, image or frame in the HTML, even one that
   only loads later;
-- any console error or uncaught exception.
+- any console error or uncaught exception;
+- a book page without its link to its twin in the other language (``a.course-twin``, see
+  book/_ext/course_book.py), a twin link to a page that was not built, and a Chinese page
+  (under ``zh/``) not marked ``<html lang="zh-CN">``;
+- on a Chinese page, an English sentence a reader sees (:data:`ENGLISH_RUN` or more English
+  words in a row outside code, math and the sidebars, e.g. a printed line or a table header
+  left untranslated; quoted or example English, in italics, quotes or table cells, is meant). Pages listed in :data:`ENGLISH_ALLOWED` (the references' titles) are
+  exempt.
 
 It saves one full-page screenshot per page (``_build/check-book/01.png`` for chapter 1,
-``intro.png`` ...). Run it with ``make check-book`` after ``make book``; it needs
+``intro.png`` ...; the Chinese edition's ``zh-01.png`` ...). Run it with ``make check-book`` after ``make book``; it needs
 Chromium (Debian: ``apt-get install chromium``, as root) and playwright (requirements.txt).
 
     python tools/check_book.py [HTML_DIR] [--out DIR] [--width 1280] [--page PATTERN] ...
@@ -24,6 +31,7 @@ import argparse
 import fnmatch
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -152,6 +160,32 @@ UNEXPECTED_ERRORS_JS = """
 """
 
 
+# Chinese pages: a run of this many English words outside code is an untranslated sentence.
+ENGLISH_RUN = 6
+ENGLISH_ALLOWED = {"zh/book/references.html"}  # works are cited by their English titles
+ENGLISH_RUNS_JS = r"""
+(run) => {
+  const root = document.querySelector('main') || document.body;
+  // Quoted and example English is the point where it appears: italics and quotes (the
+  // notes' example sentence, a paper's words), table cells (the data a chapter prints).
+  const skip = 'pre, code, .math, mjx-container, .cell_input, script, style, nav, ' +
+               '.headerlink, .bd-sidebar-primary, .bd-sidebar-secondary, .course-twin, ' +
+               'em, i, q, cite, blockquote, td';
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const found = [];
+  const pattern = new RegExp('(?:[A-Za-z][A-Za-z\'-]*[\\s,;:]+){' + (run - 1) +
+                             ',}[A-Za-z][A-Za-z\'-]*');
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (!node.parentElement || node.parentElement.closest(skip)) continue;
+    const m = node.textContent.match(pattern);
+    if (m) found.push(m[0].slice(0, 80));
+  }
+  return found;
+}
+"""
+
+
 @dataclass
 class PageReport:
     """What the check found on one page."""
@@ -161,11 +195,14 @@ class PageReport:
     totals: dict = field(default_factory=dict)     # boxes checked, by kind
     requests: list = field(default_factory=list)   # non-local requests and remote references
     console: list = field(default_factory=list)    # console errors and uncaught exceptions
+    links: list = field(default_factory=list)      # missing or dead links to the twin page
+    english: list = field(default_factory=list)    # English sentences on a Chinese page
     screenshot: str = ""
 
     @property
     def ok(self) -> bool:
-        return not (self.problems or self.requests or self.console)
+        return not (self.problems or self.requests or self.console or self.links
+                    or self.english)
 
     def counts(self) -> dict:
         """Number of overflowing boxes per kind."""
@@ -204,17 +241,41 @@ def is_redirect(page: Path) -> bool:
     return 'http-equiv="refresh"' in head
 
 
-def screenshot_name(page: Path) -> str:
-    """``01.png`` for ``01_attention_essence.html``, else the page's stem."""
+def screenshot_name(page: Path, html_dir: Path | None = None) -> str:
+    """``01.png`` for ``01_attention_essence.html``, else the page's stem; ``zh-`` in front for
+    a page of the Chinese edition (under ``zh/``)."""
     stem = page.stem
     head = stem.split("_", 1)[0]
-    return (head if head.isdigit() else stem) + ".png"
+    zh = html_dir is not None and page.relative_to(html_dir).parts[0] == "zh"
+    return ("zh-" if zh else "") + (head if head.isdigit() else stem) + ".png"
+
+
+TWIN = re.compile(r'<a class="course-twin" href="([^"]+)"')
+SPECIAL_PAGES = {"genindex", "search"}  # Sphinx's own pages have no twin link
+
+
+def twin_problems(page: Path, html_dir: Path) -> list[str]:
+    """What is wrong with a page's link to its twin in the other edition (see the docstring)."""
+    if page.stem in SPECIAL_PAGES:
+        return []
+    html = page.read_text(encoding="utf-8", errors="replace")
+    found = []
+    if page.relative_to(html_dir).parts[0] == "zh" and '<html lang="zh-CN"' not in html:
+        found.append('a Chinese page without <html lang="zh-CN">')
+    links = TWIN.findall(html)
+    if not links:
+        found.append("no link to the page in the other language (a.course-twin)")
+    for href in links:
+        if not (page.parent / href).resolve().is_file():
+            found.append(f"the link to the other language points at {href}, which was not built")
+    return found
 
 
 def check_page(context, page_path: Path, html_dir: Path, out_dir: Path | None,
                timeout_ms: int = 60_000) -> PageReport:
     """Open one page in ``context`` and measure it; see the module docstring."""
     report = PageReport(page=str(page_path.relative_to(html_dir)))
+    report.links = twin_problems(page_path, html_dir)
     page = context.new_page()
 
     def on_route(route):
@@ -243,11 +304,13 @@ def check_page(context, page_path: Path, html_dir: Path, out_dir: Path | None,
         report.problems += page.evaluate(LINE_FITS_JS, LINE_LENGTH)
         for error in page.evaluate(UNEXPECTED_ERRORS_JS):
             report.console.append(f"error output in a cell not tagged raises-exception: {error}")
+        if report.page.startswith("zh/") and report.page not in ENGLISH_ALLOWED:
+            report.english = page.evaluate(ENGLISH_RUNS_JS, ENGLISH_RUN)
         for url in page.evaluate(REMOTE_REFS_JS):
             if url not in report.requests:
                 report.requests.append(url)
         if out_dir is not None:
-            shot = out_dir / screenshot_name(page_path)
+            shot = out_dir / screenshot_name(page_path, html_dir)
             page.screenshot(path=str(shot), full_page=True)
             report.screenshot = str(shot)
     except Exception as exc:  # a page that cannot be loaded is a failure, not a crash
@@ -289,15 +352,19 @@ def format_report(reports: list[PageReport], width: int) -> str:
             lines.append(f"{r.page}: network request {url}")
         for msg in r.console:
             lines.append(f"{r.page}: console error: {msg}")
+        for msg in r.links:
+            lines.append(f"{r.page}: {msg}")
+        for text in r.english:
+            lines.append(f"{r.page}: English on a Chinese page: {text!r}")
     lines.append("")
     lines.append(f"{'page':<44} {'code':>9} {'output':>9} {'equation':>9} {'other':>6} "
-                 f"{'net':>4} {'errors':>6}")
+                 f"{'net':>4} {'errors':>6} {'twin':>5}")
     for r in reports:
         c, t = r.counts(), r.totals
         cells = [f"{c.get(k, 0)}/{t.get(k, 0)}" for k in ("code", "output", "equation")]
         other = c.get("other", 0) + c.get("page", 0)
         lines.append(f"{r.page:<44} {cells[0]:>9} {cells[1]:>9} {cells[2]:>9} {other:>6} "
-                     f"{len(r.requests):>4} {len(r.console):>6}")
+                     f"{len(r.requests):>4} {len(r.console):>6} {'ok' if not r.links else 'NO':>5}")
     bad = [r for r in reports if not r.ok]
     lines.append(f"{len(reports) - len(bad)} of {len(reports)} pages pass at {width} px"
                  + ("" if not bad else f"; failing: {', '.join(r.page for r in bad)}"))

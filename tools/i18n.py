@@ -17,12 +17,20 @@ translated (``stub`` writes the English text there for the translator to replace
 Commands (``python tools/i18n.py ...``)::
 
     status [PAGE ...]        every problem (missing, todo, stale, orphan, glossary), exit 1 if any
+    status --solutions       the same for the exercise notebooks' tables, solutions/zh/*.md
     stub PAGE ...            add the cells a table lacks (en:TODO + the English text to translate)
     mark PAGE [CELL_ID ...]  record the current English hash: the listed cells, or every en:TODO
                              cell whose text is no longer the English one
     build OUT                write the Chinese pages (book/*.ipynb, book/*.md) under OUT
+    site OUT                 the Chinese edition's Jupyter Book source tree (pages, _config.yml,
+                             _toc.yml, links to book/_static and the rest): `make book` builds it;
+                             with --set-language each notebook's first cell sets COURSE_LANG, so
+                             `make test` runs the Chinese pages under nbval
 
-PAGE is an English source, ``book/01_attention_essence.ipynb`` or ``book/intro.md``.
+PAGE is an English source, ``book/01_attention_essence.ipynb`` or ``book/intro.md``, or a
+solution notebook, ``solutions/05_masking.ipynb``: its table is ``solutions/zh/05_masking.md``,
+and ``make exercises`` (course_lib/grading/exercises.py) writes ``exercises/zh/05_masking.ipynb``
+from it.
 """
 
 from __future__ import annotations
@@ -312,10 +320,32 @@ def pages() -> list[Path]:
     return found
 
 
-def build(out: Path, lang: str = LANG) -> list[str]:
+def solution_pages() -> list[Path]:
+    """The solution notebooks that have a translation table (``solutions/zh/<stem>.md``)."""
+    return [p for p in sorted((ROOT / "solutions").glob("*.ipynb")) if table_path(p).exists()]
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` unless the file already holds it: an unchanged page keeps its time stamp,
+    so a cached rebuild of the edition re-reads nothing."""
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def language_cell(lang: str = LANG) -> dict:
+    """A first code cell that switches a kernel to ``lang``: for running the edition under
+    nbval, whose kernels inherit the English environment of ``make test``."""
+    return {"id": "course-language", "cell_type": "code", "execution_count": None,
+            "metadata": {}, "outputs": [],
+            "source": ["import os\n", f"os.environ[\"COURSE_LANG\"] = \"{lang}\""]}
+
+
+def build(out: Path, lang: str = LANG, *, set_language: bool = False) -> list[str]:
     """Write every page of the ``lang`` edition under ``out`` (same relative paths).
 
     Returns the problems found; a page with no table at all is written in English.
+    ``set_language`` puts :func:`language_cell` first in every notebook (for nbval).
     """
     reported = []
     tables = {}
@@ -325,44 +355,107 @@ def build(out: Path, lang: str = LANG) -> list[str]:
     anchors = {page.name: anchor_map(page, entries) for page, entries in tables.items()}
     for page, entries in tables.items():
         target = out / page.relative_to(ROOT)
-        target.parent.mkdir(parents=True, exist_ok=True)
         reported += problems(page, lang)
         if page.suffix == ".md":
             text = next((e.text + "\n" for e in entries if e.kind == "page" and e.sha != "TODO"),
                         None)
             text = relink(text, page.name, anchors) if text else None
-            target.write_text(text or page.read_text(encoding="utf-8"), encoding="utf-8")
+            write_if_changed(target, text or page.read_text(encoding="utf-8"))
         else:
             nb = json.loads(page.read_text(encoding="utf-8"))
             nb = translate_notebook(nb, entries, lang, page=page.name, anchors=anchors)
-            target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n",
-                              encoding="utf-8")
+            if set_language:
+                nb["cells"].insert(0, language_cell(lang))
+            write_if_changed(target, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return reported
+
+
+# What the edition's pages use from the repository, linked into its source tree.
+SITE_LINKS = ("book/_ext", "book/_static", "book/images", "exercises", "solutions", "benchmarks")
+SPHINX_LANGUAGE = {"zh": "zh_CN"}
+
+
+def book_text(lang: str = LANG) -> dict:
+    """The edition's title and part captions: ``book/<lang>/_book.yml``."""
+    import yaml
+
+    return yaml.safe_load((BOOK / lang / "_book.yml").read_text(encoding="utf-8"))
+
+
+def caption_problems(lang: str = LANG) -> list[str]:
+    """Part captions of _toc.yml that ``book/<lang>/_book.yml`` does not translate."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    known = book_text(lang).get("captions", {})
+    return [f"_toc.yml: the caption {p['caption']!r} has no translation in"
+            f" book/{lang}/_book.yml" for p in toc.get("parts", []) if p["caption"] not in known]
+
+
+def site(out: Path, lang: str = LANG, *, set_language: bool = False) -> list[str]:
+    """Write the ``lang`` edition's Jupyter Book source tree under ``out``; return problems.
+
+    ``out`` gets the translated pages (:func:`build`), a ``_config.yml`` and ``_toc.yml``
+    made from the English ones (title, captions and Sphinx's language in ``lang``; the config
+    value ``course_edition`` tells book/_ext/course_book.py which edition it builds) and links
+    to what the pages use (:data:`SITE_LINKS`).
+    """
+    import yaml
+
+    out.mkdir(parents=True, exist_ok=True)
+    reported = build(out, lang, set_language=set_language) + caption_problems(lang)
+    text = book_text(lang)
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    config["title"] = text["title"]
+    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+    sphinx.update(language=SPHINX_LANGUAGE.get(lang, lang), course_edition=lang)
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    for part in toc.get("parts", []):
+        part["caption"] = text["captions"].get(part["caption"], part["caption"])
+    for name, data in (("_config.yml", config), ("_toc.yml", toc)):
+        write_if_changed(out / name, yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    for rel in SITE_LINKS:
+        link = out / rel
+        if not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(ROOT / rel)
     return reported
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("status").add_argument("page", nargs="*", type=Path)
+    status = sub.add_parser("status")
+    status.add_argument("page", nargs="*", type=Path)
+    status.add_argument("--solutions", action="store_true",
+                        help="the solution notebooks' tables (solutions/zh/*.md) instead of the book's")
     sub.add_parser("stub").add_argument("page", nargs="+", type=Path)
     m = sub.add_parser("mark")
     m.add_argument("page", type=Path)
     m.add_argument("ids", nargs="*")
     sub.add_parser("build").add_argument("out", type=Path)
+    site_parser = sub.add_parser("site")
+    site_parser.add_argument("out", type=Path)
+    site_parser.add_argument("--set-language", action="store_true",
+                             help="first cell of each notebook sets COURSE_LANG (for nbval)")
     args = parser.parse_args(argv)
-    if args.command == "build":
-        found = build(args.out.resolve())
-        print("\n".join(found) or "every page translated and current")
+    if args.command in ("build", "site"):
+        found = (build(args.out.resolve()) if args.command == "build" else
+                 site(args.out.resolve(), set_language=args.set_language))
+        print("\n".join(f"warning: {line}" for line in found)
+              or "every page translated and current")
         return 0
     if args.command == "mark":
         print("marked:", " ".join(mark(args.page.resolve(), args.ids)) or "nothing")
         return 0
-    chosen = [p.resolve() for p in getattr(args, "page", [])] or pages()
+    chosen = [p.resolve() for p in getattr(args, "page", [])] or (
+        solution_pages() if getattr(args, "solutions", False) else pages())
     if args.command == "stub":
         for p in chosen:
             print(p.name, "added", len(stub(p)), "cells")
         return 0
     found = [line for p in chosen for line in problems(p)]
+    found += caption_problems() if not (getattr(args, "page", []) or getattr(args, "solutions", False)) else []
     print("\n".join(found) or f"{len(chosen)} pages: every text translated and current")
     return 1 if found else 0
 

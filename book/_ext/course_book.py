@@ -11,6 +11,10 @@
   ``mplfonts``), cut down to the characters the book contains and shipped in
   ``_static/fonts/course-cjk.otf`` (course.css: ``@font-face``), so a reader, a printout and
   ``make check-book`` see 注意力 without a system CJK font or a web font service.
+- Two editions, one site: the English book at the root, the Chinese one (built from
+  ``tools/i18n.py site``, config value ``course_edition = "zh"``) under ``zh/`` with the same
+  file names. Every page links to its twin at the top of the article (``a.course-twin``) and
+  names it in ``<link rel="alternate" hreflang>``.
 """
 
 from __future__ import annotations
@@ -90,7 +94,32 @@ def ship_cjk_font(app, exc) -> None:
                 f"({target.stat().st_size // 1024} KiB)")
 
 
+# Each edition's twin: (its language, the link's text, the path from one site root to the other).
+TWINS = {"en": ("zh", "中文版", "zh/"), "zh": ("en", "English", "../")}
+
+
+def twin_href(pagename: str, edition: str) -> str:
+    """The relative URL of a page's twin in the other edition (same file name)."""
+    up = "../" * pagename.count("/")
+    return up + TWINS[edition][2] + pagename + ".html"
+
+
+def link_twin(app, pagename, templatename, context, doctree) -> None:
+    """Put the link to the page's twin at the top of a book page (not on search or the index)."""
+    if doctree is None or "body" not in context:
+        return
+    edition = app.config.course_edition
+    lang, text, _ = TWINS[edition]
+    href = twin_href(pagename, edition)
+    context["body"] = (f'<p class="course-twin"><a class="course-twin" href="{href}" '
+                       f'hreflang="{lang}" lang="{lang}">{text}</a></p>\n' + context["body"])
+    context["metatags"] = context.get("metatags", "") + (
+        f'\n<link rel="alternate" hreflang="{lang}" href="{href}" />')
+
+
 def setup(app):
+    app.add_config_value("course_edition", "en", "html")
+    app.connect("html-page-context", link_twin)
     app.connect("build-finished", ship_cjk_font)
     app.connect("env-updated", drop_widget_state)
     app.connect("html-page-context", drop_thebe_assets, priority=900)

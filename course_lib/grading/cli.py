@@ -6,6 +6,7 @@ Usage::
     course-grade exercises/*.ipynb --json report.json --timeout 60
     course-grade --submissions class/ --csv grades.csv --jobs 2  # a class: one folder per student
     course-grade --list                                           # every exercise id
+    course-grade exercises/zh/05_masking.ipynb --lang zh          # 中文: the table and the hints
 
 Each notebook is graded in a worker process and a kernel of its own, ``--jobs`` at a time.
 The exit status is 0 when every notebook was graded, whatever the score, so that scripts
@@ -27,15 +28,18 @@ import json
 import os
 import sys
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from course_lib.grading import sandbox
+from course_lib.grading.language import grader_language, graded_in
 from course_lib.grading.registry import all_exercises, get
 from course_lib.grading.runner import (MEMORY_LIMIT, ExerciseReport, NotebookError, NotebookReport, Problem,
                                        find_exercise_ids, grade_notebook, read_notebook)
+from course_lib.i18n import LANGUAGES, tr
 
 __all__ = ["main", "format_report"]
 
@@ -62,14 +66,23 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds each cell and each exercise's grading may run (default: 30)")
     parser.add_argument("--memory", metavar="GB", type=float, default=MEMORY_LIMIT / (1 << 30),
                         help=f"memory each notebook's kernel may use (default: {MEMORY_LIMIT / (1 << 30):g})")
+    parser.add_argument("--lang", choices=LANGUAGES,
+                        help="the language of the table and the hints (default: COURSE_LANG, else the locale's: "
+                             "zh where LC_ALL, LC_MESSAGES or LANG starts with zh, else en)")
     return parser
 
 
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def _table(rows: list[list[str]], right: set[int]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        pads = [" " * (w - _width(c)) for c, w in zip(row, widths)]
+        cells = [p + c if i in right else c + p for i, (c, p) in enumerate(zip(row, pads))]
         lines.append("  ".join(cells).rstrip())
     return lines
 
@@ -78,23 +91,31 @@ def _status(report: NotebookReport, e: ExerciseReport) -> str:
     return "ERROR" if not report.graded else "PASS" if e.passed else "FAIL"
 
 
+def _shown(status: str) -> str:
+    """A status as the table shows it, in the grader's language (CSV keeps PASS / FAIL / ERROR)."""
+    return {"PASS": tr("PASS", "通过"), "FAIL": tr("FAIL", "未通过"), "ERROR": tr("ERROR", "出错")}[status]
+
+
 def format_report(report: NotebookReport) -> str:
     """The readable table ``course-grade`` prints for one notebook."""
-    lines = [f"{report.path}  ({report.seconds:.1f} s)" + ("" if report.graded else "  NOT GRADED")]
+    lines = [f"{report.path}  ({report.seconds:.1f} s)" + ("" if report.graded else tr("  NOT GRADED", "  未评分"))]
     if report.exercises:
-        rows = [["exercise", "points", "max", "status", "hint"]]
+        rows = [[tr("exercise", "练习"), tr("points", "得分"), tr("max", "满分"), tr("status", "状态"),
+                 tr("hint", "提示")]]
         for e in report.exercises:
-            rows.append([e.id, f"{e.points:g}", f"{e.max_points:g}", _status(report, e), e.message])
+            rows.append([e.id, f"{e.points:g}", f"{e.max_points:g}", _shown(_status(report, e)), e.message])
         lines += ["  " + line for line in _table(rows, right={1, 2})]
-    lines.append(f"  total: {report.points:g} / {report.max_points:g} points")
+    lines.append(tr(f"  total: {report.points:g} / {report.max_points:g} points",
+                    f"  总分：{report.points:g} / {report.max_points:g} 分"))
     if report.problems:
-        lines.append("  problems while running the notebook:" if report.graded else "  why:")
+        lines.append(tr("  problems while running the notebook:", "  运行笔记本时的问题：") if report.graded
+                     else tr("  why:", "  原因："))
         lines += [f"    - {p.message}" for p in report.problems]
     return "\n".join(lines)
 
 
 def _list_exercises() -> str:
-    rows = [["id", "chapter", "name"]]
+    rows = [["id", tr("chapter", "章"), tr("name", "名称")]]
     for exercise_id, ex in sorted(all_exercises().items(), key=lambda item: (item[1].chapter, item[0])):
         rows.append([exercise_id, ex.chapter or "-", ex.name])
     return "\n".join(_table(rows, right=set()))
@@ -129,34 +150,38 @@ def _output_problem(target: Path, inputs: list[Path], submissions: Path | None) 
     """Why ``target`` may not receive a report, or None: checked before anything is graded."""
     resolved = target.resolve()
     if target.suffix == ".ipynb" or any(resolved == p.resolve() for p in inputs):
-        return f"{target} is a notebook; a report must not overwrite one"
+        return tr(f"{target} is a notebook; a report must not overwrite one", f"{target} 是笔记本；报告不得覆盖笔记本")
     if submissions is not None and resolved.is_relative_to(submissions.resolve()):
-        return f"{target} lies inside the submissions folder {submissions}"
+        return tr(f"{target} lies inside the submissions folder {submissions}",
+                  f"{target} 位于提交文件夹 {submissions} 之内")
     if resolved.is_dir():
-        return f"{target} is a folder; expected a file name"
+        return tr(f"{target} is a folder; expected a file name", f"{target} 是文件夹；应为文件名")
     if not resolved.parent.is_dir():
-        return f"the folder {target.parent} does not exist"
+        return tr(f"the folder {target.parent} does not exist", f"文件夹 {target.parent} 不存在")
     return None
 
 
 def _usage_error(args, parser) -> str | None:
     if not args.paths and args.submissions is None:
         parser.print_usage(sys.stderr)
-        return "give at least one notebook to grade, --submissions DIR, or --list"
+        return tr("give at least one notebook to grade, --submissions DIR, or --list",
+                  "请至少给出一个要评分的笔记本、--submissions DIR 或 --list")
     if args.paths and args.submissions is not None:
-        return "give notebooks or --submissions DIR, not both"
+        return tr("give notebooks or --submissions DIR, not both", "请给出笔记本或 --submissions DIR，不要同时给出")
     if args.submissions is not None and not args.submissions.is_dir():
-        return f"--submissions {args.submissions}: no such folder"
+        return tr(f"--submissions {args.submissions}: no such folder", f"--submissions {args.submissions}：文件夹不存在")
     if args.submissions is not None and args.csv is None:
-        return "--submissions needs --csv FILE (one row per student and exercise)"
+        return tr("--submissions needs --csv FILE (one row per student and exercise)",
+                  "--submissions 需要 --csv FILE（每个学生的每道练习一行）")
     if not args.timeout > 0:
-        return f"--timeout {args.timeout:g}; expected a positive number of seconds"
+        return tr(f"--timeout {args.timeout:g}; expected a positive number of seconds",
+                  f"--timeout {args.timeout:g}；应为正的秒数")
     if not args.jobs >= 1:
-        return f"--jobs {args.jobs}; expected a positive number"
+        return tr(f"--jobs {args.jobs}; expected a positive number", f"--jobs {args.jobs}；应为正数")
     if not args.memory > 0:
-        return f"--memory {args.memory:g}; expected a positive number of GB"
+        return tr(f"--memory {args.memory:g}; expected a positive number of GB", f"--memory {args.memory:g}；应为正的 GB 数")
     if args.json is not None and args.csv is not None and args.json.resolve() == args.csv.resolve():
-        return "--json and --csv name the same file"
+        return tr("--json and --csv name the same file", "--json 和 --csv 指向同一个文件")
     inputs = [Path(p) for p in args.paths]
     for option, target in (("--json", args.json), ("--csv", args.csv)):
         problem = target and _output_problem(target, inputs, args.submissions)
@@ -175,7 +200,7 @@ def _expected_exercises(path: Path) -> list[ExerciseReport]:
 
         match = _CHAPTER.match(path.name)
         ids = [i for i, ex in all_exercises().items() if match and ex.chapter == match.group(1)]
-    return [ExerciseReport(i, get(i).name, 0.0, get(i).max_points, False, "not graded") for i in ids]
+    return [ExerciseReport(i, get(i).name, 0.0, get(i).max_points, False, tr("not graded", "未评分")) for i in ids]
 
 
 def _grade(job: _Job, args) -> NotebookReport:
@@ -260,13 +285,24 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a bad option (2): return it, for callers of main()
         return int(exit_.code or 0)
+    try:
+        lang = grader_language(args.lang)
+    except ValueError as error:  # COURSE_LANG set to a language the course does not have
+        print(tr(f"course-grade: error: {error}", f"course-grade：错误：{error}"), file=sys.stderr)
+        return USAGE_ERROR
+    with graded_in(lang):  # the workers and kernels inherit it: one language from table to hint
+        return _main(args, parser, argv)
+
+
+def _main(args, parser, argv: list[str] | None) -> int:
+    """``main`` once the options are parsed and the language is exported."""
     if args.list:
         print(_list_exercises())
         if not args.paths and args.submissions is None:
             return 0
     problem = _usage_error(args, parser)
     if problem:
-        print(f"course-grade: error: {problem}", file=sys.stderr)
+        print(tr(f"course-grade: error: {problem}", f"course-grade：错误：{problem}"), file=sys.stderr)
         return USAGE_ERROR
     reap = argv is None and sandbox.become_subreaper()
     by_student = args.submissions is not None
@@ -274,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def show(job: _Job, report: NotebookReport, bar) -> None:
         if by_student:
-            bar.write(f"{job.student}: {job.path.name}: {report.points:g} / {report.max_points:g} points"
-                      + ("" if report.graded else " (NOT GRADED)"), file=sys.stdout)
+            bar.write(tr(f"{job.student}: {job.path.name}: {report.points:g} / {report.max_points:g} points",
+                         f"{job.student}：{job.path.name}：{report.points:g} / {report.max_points:g} 分")
+                      + ("" if report.graded else tr(" (NOT GRADED)", "（未评分）")), file=sys.stdout)
         else:
             bar.write(format_report(report) + "\n", file=sys.stdout)
 
@@ -284,10 +321,12 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.kill_descendants()
     points, max_points = sum(r.points for r in reports), sum(r.max_points for r in reports)
     if len(reports) > 1:
-        print(f"total over {len(reports)} notebooks: {points:g} / {max_points:g} points")
+        print(tr(f"total over {len(reports)} notebooks: {points:g} / {max_points:g} points",
+                 f"{len(reports)} 个笔记本合计：{points:g} / {max_points:g} 分"))
     failed = [r.path for r in reports if not r.graded]
     if failed:
-        print(f"course-grade: {len(failed)} notebook(s) could not be graded: {', '.join(failed)}", file=sys.stderr)
+        print(tr(f"course-grade: {len(failed)} notebook(s) could not be graded: {', '.join(failed)}",
+                 f"course-grade：{len(failed)} 个笔记本无法评分：{', '.join(failed)}"), file=sys.stderr)
     if args.csv is not None:
         _write_atomically(args.csv, _csv_text(jobs, reports))
     if args.json is not None:

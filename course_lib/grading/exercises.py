@@ -17,12 +17,21 @@ every cell gets nbgrader's metadata (schema version 3): solution cells ``solutio
 ``check(...)`` cells ``grade: true, locked: true`` with the registry's points, markdown
 cells ``locked: true``, so a teacher can import the notebooks into an nbgrader course. The
 result is written to ``exercises/NN_slug.ipynb``, byte for byte the same on every run.
+
+The Chinese exercises: a solution notebook with a translation table ``solutions/zh/NN_slug.md``
+(written and checked with ``tools/i18n.py``, like the book's pages) also gives
+``exercises/zh/NN_slug.ipynb``: its text cells in Chinese, its code the English notebook's,
+stripped the same way, with the same nbgrader metadata, and one line added to the setup
+cell, ``set_language("zh")``, so that ``check`` prints its verdicts in Chinese there
+(:mod:`course_lib.grading.language` says why the notebook declares its language).
+``course-grade`` grades it exactly as the English one: the registry goes by the file name.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -30,12 +39,15 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import nbjson
 
-__all__ = ["BEGIN", "END", "strip_solutions", "render", "regenerate", "main"]
+__all__ = ["BEGIN", "END", "strip_solutions", "chinese_exercise", "render", "regenerate", "main"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 PLACEHOLDER = ("# YOUR CODE HERE", "raise NotImplementedError")
 NBGRADER_SCHEMA = 3  # nbgrader's cell-metadata schema version
+ZH = "zh"  # the Chinese edition: tables in solutions/zh/*.md, notebooks in exercises/zh/
+SETUP_IMPORT = "from course_lib.grading import check"
+SETUP_CHINESE = 'set_language("zh")  # check() 的结论和提示用中文'
 
 
 def _strip_source(source: str, where: str) -> str:
@@ -151,11 +163,72 @@ def _read(path: Path) -> nbformat.NotebookNode:
     return nb
 
 
+def _i18n():
+    """``tools/i18n.py``, the reader of translation tables (a repository tool, loaded when a table exists)."""
+    name = "course_i18n_tables"
+    if name not in sys.modules:  # registered first: its dataclasses look their module up there
+        path = Path(__file__).resolve().parents[2] / "tools" / "i18n.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+def chinese_exercise(nb: nbformat.NotebookNode, table: Path, name: str = "notebook") -> nbformat.NotebookNode:
+    """The Chinese exercise notebook: ``nb``'s text cells from ``table``, then :func:`strip_solutions`.
+
+    Parameters
+    ----------
+    nb : NotebookNode
+        A solution notebook.
+    table : Path
+        Its translation table (``solutions/zh/NN_slug.md``, see ``tools/i18n.py``).
+    name : str
+        How error messages name the notebook.
+
+    Returns
+    -------
+    NotebookNode
+        The exercise in Chinese, with ``metadata.course_language = "zh"`` and a setup cell
+        that calls ``set_language("zh")``.
+
+    Raises
+    ------
+    ValueError
+        No code cell imports ``check`` as ``from course_lib.grading import check``.
+    """
+    i18n = _i18n()
+    out = nbformat.from_dict(i18n.translate_notebook(nb, i18n.parse_table(table), ZH))
+    for cell in out.cells:  # the tool writes a cell's lines as a list; nbformat's own form is one string
+        cell.source = "".join(cell.source) if isinstance(cell.source, list) else cell.source
+    for cell in out.cells:
+        lines = cell.source.split("\n") if cell.cell_type == "code" else []
+        if SETUP_IMPORT in lines:
+            lines[lines.index(SETUP_IMPORT)] = SETUP_IMPORT + ", set_language"
+            cell.source = "\n".join(lines + ["", SETUP_CHINESE])
+            return strip_solutions(out, name)
+    raise ValueError(f"{name}: no code cell has the line {SETUP_IMPORT!r} (the setup cell)")
+
+
+def _generated(solutions: Path, exercises: Path) -> dict[Path, str]:
+    """Every exercise notebook ``solutions`` gives, by path under ``exercises``: its text."""
+    out = {}
+    for source in sorted(solutions.glob("*.ipynb")):
+        nb = _read(source)
+        out[exercises / source.name] = render(strip_solutions(nb, str(source)))
+        table = solutions / ZH / (source.stem + ".md")
+        if table.is_file():
+            out[exercises / ZH / source.name] = render(chinese_exercise(nb, table, str(source)))
+    return out
+
+
 def regenerate(solutions: Path, exercises: Path, *, check: bool = False) -> list[str]:
     """Write (or, with ``check``, compare) ``exercises/X.ipynb`` for each ``solutions/X.ipynb``.
 
-    Returns the names of the exercise notebooks that were out of date (written, or with
-    ``check``, that would be), including stale ones whose solution no longer exists.
+    With a translation table ``solutions/zh/X.md`` it also writes ``exercises/zh/X.ipynb``
+    (:func:`chinese_exercise`). Returns the names (relative to ``exercises``) of the
+    exercise notebooks that were out of date (written, or with ``check``, that would be),
+    including stale ones whose solution or table no longer exists.
     """
     solutions, exercises = Path(solutions), Path(exercises)
     if not solutions.is_dir():
@@ -163,21 +236,20 @@ def regenerate(solutions: Path, exercises: Path, *, check: bool = False) -> list
     if not check:
         exercises.mkdir(parents=True, exist_ok=True)
     changed = []
-    sources = sorted(solutions.glob("*.ipynb"))
-    for source in sources:
-        text = render(strip_solutions(_read(source), str(source)))
-        target = exercises / source.name
+    wanted = _generated(solutions, exercises)
+    for target, text in wanted.items():
         if target.is_file() and target.read_text(encoding="utf-8") == text:
             continue  # unchanged: keep its mtime too
-        changed.append(target.name)
+        changed.append(target.relative_to(exercises).as_posix())
         if not check:
+            target.parent.mkdir(exist_ok=True)
             target.write_text(text, encoding="utf-8")
-    wanted = {s.name for s in sources}
-    for stale in sorted(exercises.glob("*.ipynb")) if exercises.is_dir() else []:
-        if stale.name not in wanted:  # generated from a solution that is gone
-            changed.append(stale.name)
-            if not check:
-                stale.unlink()
+    for folder in (exercises, exercises / ZH):
+        for stale in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
+            if stale not in wanted:  # generated from a solution (or a table) that is gone
+                changed.append(stale.relative_to(exercises).as_posix())
+                if not check:
+                    stale.unlink()
     return changed
 
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from course_lib.i18n import tr
+
 __all__ = ["CheckResult", "Exercise", "Grader", "CaseFailed", "exercise", "all_exercises", "get", "check"]
 
 
@@ -46,8 +48,9 @@ class CheckResult:
 
     def verdict(self) -> str:
         """One line: a mark, the id, the points and the hint."""
-        mark = "PASS" if self.passed else "FAIL"
-        return f"[{mark}] {self.exercise_id}: {self.points:g}/{self.max_points:g} points. {self.message}"
+        mark = tr("PASS", "通过") if self.passed else tr("FAIL", "未通过")
+        return tr(f"[{mark}] {self.exercise_id}: {self.points:g}/{self.max_points:g} points. {self.message}",
+                  f"[{mark}] {self.exercise_id}：{self.points:g}/{self.max_points:g} 分。{self.message}")
 
     def _ipython_display_(self) -> None:
         # check() has already printed the verdict; showing the object again would repeat it.
@@ -76,7 +79,7 @@ class Exercise:
 
 
 def _never_called(*args, **kwargs):
-    raise CaseFailed("dry run")
+    raise CaseFailed(tr("dry run", "试运行"))
 
 
 class Grader:
@@ -115,7 +118,8 @@ class Grader:
         except CaseFailed as failure:
             self.cases.append((title, False, str(failure), points))
         except NotImplementedError:
-            self.cases.append((title, False, "not implemented yet: replace `raise NotImplementedError`", points))
+            self.cases.append((title, False, tr("not implemented yet: replace `raise NotImplementedError`",
+                                                "尚未实现：请替换 `raise NotImplementedError`"), points))
         except Exception as error:  # the learner's code crashed: say where, in the learner's code
             self.cases.append((title, False, _describe_error(error), points))
         else:
@@ -140,14 +144,18 @@ class Grader:
             call()
         except ValueError as error:
             if naming is not None and naming not in str(error):
-                raise CaseFailed(f"the ValueError's message ({str(error)[:80]!r}) does not name `{naming}`, "
-                                 f"as the task asks. {hint}") from None
+                raise CaseFailed(tr(f"the ValueError's message ({str(error)[:80]!r}) does not name `{naming}`, "
+                                    f"as the task asks. {hint}",
+                                    f"ValueError 的消息（{str(error)[:80]!r}）没有按题目要求写出 `{naming}`。"
+                                    f"{hint}")) from None
             return
         except NotImplementedError:
             raise
         except Exception as error:  # a crash is not the clear message the learner owes the user
-            raise CaseFailed(f"raised {type(error).__name__} instead of ValueError. {hint}") from None
-        raise CaseFailed(f"no error was raised (expected a ValueError). {hint}")
+            raise CaseFailed(tr(f"raised {type(error).__name__} instead of ValueError. {hint}",
+                                f"抛出的是 {type(error).__name__}，而不是 ValueError。{hint}")) from None
+        raise CaseFailed(tr(f"no error was raised (expected a ValueError). {hint}",
+                            f"没有抛出任何错误（应抛出 ValueError）。{hint}"))
 
     @contextmanager
     def spying(self, **targets: tuple[object, str]):
@@ -192,7 +200,8 @@ class Grader:
         implementation gives; when ``got`` matches one, the hint names that mistake.
         """
         if not isinstance(got, torch.Tensor):
-            raise CaseFailed(f"{what} should be a torch.Tensor; got {type(got).__name__}")
+            raise CaseFailed(tr(f"{what} should be a torch.Tensor; got {type(got).__name__}",
+                                f"{what} 应是 torch.Tensor，得到的是 {type(got).__name__}"))
         got64, expected64 = got.detach().to(torch.float64), expected.detach().to(torch.float64)
 
         def name_the_mistake() -> None:
@@ -200,42 +209,50 @@ class Grader:
             for description, wrong in (mistakes or {}).items():
                 wrong64 = wrong.detach().to(torch.float64)
                 if wrong64.shape == got64.shape and torch.allclose(got64, wrong64, rtol=rtol, atol=atol):
-                    raise CaseFailed(f"looks like {description}. {hint}")
+                    raise CaseFailed(tr(f"looks like {description}. {hint}", f"看起来是{description}。{hint}"))
 
         if tuple(got.shape) != tuple(expected.shape):
             name_the_mistake()
-            raise CaseFailed(f"{what} has shape {tuple(got.shape)}; expected {tuple(expected.shape)}")
+            raise CaseFailed(tr(f"{what} has shape {tuple(got.shape)}; expected {tuple(expected.shape)}",
+                                f"{what} 的形状是 {tuple(got.shape)}，应为 {tuple(expected.shape)}"))
         close = torch.allclose(got64, expected64, rtol=rtol, atol=atol, equal_nan=False)
         if check_dtype and got.dtype != expected.dtype:
             if not close:
                 name_the_mistake()
-            raise CaseFailed(f"{what} has dtype {got.dtype}; expected {expected.dtype}. Keep the dtype of the "
-                             f"inputs: build constants as Python numbers (or with dtype=x.dtype), and do not "
-                             f"convert with .float() or .double()")
+            raise CaseFailed(tr(f"{what} has dtype {got.dtype}; expected {expected.dtype}. Keep the dtype of the "
+                                f"inputs: build constants as Python numbers (or with dtype=x.dtype), and do not "
+                                f"convert with .float() or .double()",
+                                f"{what} 的 dtype 是 {got.dtype}，应为 {expected.dtype}。请保持输入的 dtype："
+                                f"常数用 Python 数字构造（或指定 dtype=x.dtype），"
+                                f"不要用 .float() 或 .double() 转换"))
         if close:
             return
         if torch.isnan(got64).any() and not torch.isnan(expected64).any():
-            raise CaseFailed(f"{what} contains NaN where the reference has none. {hint}")
+            raise CaseFailed(tr(f"{what} contains NaN where the reference has none. {hint}",
+                                f"{what} 含有 NaN，而参考实现没有。{hint}"))
         name_the_mistake()
         err = (got64 - expected64).abs().nan_to_num(float("inf")).max().item()
-        raise CaseFailed(f"{what} differs from the reference (max abs error {err:.3g}). {hint}")
+        raise CaseFailed(tr(f"{what} differs from the reference (max abs error {err:.3g}). {hint}",
+                            f"{what} 与参考实现不同（最大绝对误差 {err:.3g}）。{hint}"))
 
     def result(self, exercise_id: str) -> CheckResult:
         points = sum(p for _, ok, _, p in self.cases if ok)
         max_points = self.max_points
         failures = [(title, msg) for title, ok, msg, _ in self.cases if not ok]
         if not self.cases:
-            message = "no checks ran"
+            message = tr("no checks ran", "没有运行任何检查")
         elif not failures:
-            message = f"all {len(self.cases)} checks passed."
+            message = tr(f"all {len(self.cases)} checks passed.", f"全部 {len(self.cases)} 项检查通过。")
         elif len(failures) > 1 and len({msg for _, msg in failures}) == 1:  # e.g. a stub: one line, not n
-            message = f"Failed {len(failures)} of {len(self.cases)} checks, each: {failures[0][1]}"
+            message = tr(f"Failed {len(failures)} of {len(self.cases)} checks, each: {failures[0][1]}",
+                         f"{len(self.cases)} 项检查中有 {len(failures)} 项未通过，原因相同：{failures[0][1]}")
         elif len(failures) == 1:
             title, msg = failures[0]
-            message = f"Failed: {title}: {msg}"
+            message = tr(f"Failed: {title}: {msg}", f"未通过：{title}：{msg}")
         else:  # every failing case, each on its own line: one fix may not be the only one needed
             lines = [f"  {n}. {title}: {msg}" for n, (title, msg) in enumerate(failures, start=1)]
-            message = f"Failed {len(failures)} of {len(self.cases)} checks:\n" + "\n".join(lines)
+            message = tr(f"Failed {len(failures)} of {len(self.cases)} checks:\n",
+                         f"{len(self.cases)} 项检查中有 {len(failures)} 项未通过：\n") + "\n".join(lines)
         return CheckResult(
             exercise_id=exercise_id,
             passed=bool(self.cases) and not failures,
@@ -258,12 +275,13 @@ def _is_library_frame(filename: str) -> bool:
 def _describe_error(error: BaseException) -> str:
     """``your code raised X: msg (line N: `source`)``, pointing at the learner's deepest frame."""
     frames = [f for f in traceback.extract_tb(error.__traceback__) if not _is_library_frame(f.filename)]
-    text = f"your code raised {type(error).__name__}: {error}"
+    text = tr(f"your code raised {type(error).__name__}: {error}", f"你的代码抛出了 {type(error).__name__}：{error}")
     if not frames:
-        return text + " (inside the library, called with what your code passed it or returned)"
+        return text + tr(" (inside the library, called with what your code passed it or returned)",
+                         "（发生在库内部，调用它的参数来自你的代码传入或返回的值）")
     last = frames[-1]
     line = f": `{last.line.strip()}`" if last.line else ""
-    return f"{text} (line {last.lineno} of {last.name}{line})"
+    return tr(f"{text} (line {last.lineno} of {last.name}{line})", f"{text}（{last.name} 的第 {last.lineno} 行{line}）")
 
 
 # -- inputs must survive the candidate ------------------------------------------------------------
@@ -333,10 +351,13 @@ class _InputGuard:
                 _restore(value, before)  # later cases and the reference see the original again
         if changed:
             names = ", ".join(f"`{n}`" for n in changed)
-            raise CaseFailed(f"{self.what} changed its input {names}: an in-place operation on it "
-                             f"(an augmented assignment such as -=, an assignment into a slice, or a method "
-                             f"whose name ends in an underscore). Compute a new tensor and leave the inputs "
-                             f"as they were given")
+            raise CaseFailed(tr(f"{self.what} changed its input {names}: an in-place operation on it "
+                                f"(an augmented assignment such as -=, an assignment into a slice, or a method "
+                                f"whose name ends in an underscore). Compute a new tensor and leave the inputs "
+                                f"as they were given",
+                                f"{self.what}修改了它的输入 {names}：对输入做了原地操作（如 -= 这样的增强赋值、"
+                                f"对切片赋值，或名字以下划线结尾的方法）。请计算一个新张量，"
+                                f"让输入保持传入时的样子"))
 
 
 def _guard_module(module: torch.nn.Module, what: str) -> None:
@@ -370,14 +391,14 @@ def guarded(candidate: Callable, exercise_name: str) -> Callable:
         def build(*args, **kwargs):
             module = candidate(*args, **kwargs)
             if isinstance(module, torch.nn.Module):
-                _guard_module(module, f"your {exercise_name}'s forward")
+                _guard_module(module, tr(f"your {exercise_name}'s forward", f"你的 {exercise_name} 的 forward "))
             return module
 
         return build
 
     @functools.wraps(candidate)
     def call(*args, **kwargs):
-        guard = _InputGuard(candidate, args, kwargs, f"your function {exercise_name}")
+        guard = _InputGuard(candidate, args, kwargs, tr(f"your function {exercise_name}", f"你的函数 {exercise_name} "))
         result = candidate(*args, **kwargs)
         guard.verify()
         return result
@@ -447,7 +468,9 @@ def check(exercise_id: str, candidate: Callable, *, seed: int = 0, quiet: bool =
     ex = get(exercise_id)
     g = Grader(seed=seed)
     if not callable(candidate):
-        g.cases.append(("the candidate is callable", False, f"expected a function or class; got {type(candidate).__name__}", ex.max_points))
+        g.cases.append((tr("the candidate is callable", "被检查的对象可以调用"), False,
+                        tr(f"expected a function or class; got {type(candidate).__name__}",
+                           f"应是函数或类，得到的是 {type(candidate).__name__}"), ex.max_points))
     else:
         ex.run(guarded(candidate, ex.name), g)
     result = g.result(exercise_id)

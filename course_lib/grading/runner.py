@@ -67,6 +67,7 @@ from nbclient.exceptions import DeadKernelError
 
 from course_lib.grading import sandbox
 from course_lib.grading.registry import all_exercises, get
+from course_lib.i18n import tr
 
 __all__ = ["ExerciseReport", "Problem", "NotebookReport", "NotebookError", "grade_notebook",
            "read_notebook", "find_exercise_ids"]
@@ -165,27 +166,30 @@ def _parse(text: str, path: Path) -> nbformat.NotebookNode:
             warnings.simplefilter("ignore")
             nb = nbformat.reads(text, as_version=4)
     except Exception as error:  # JSON errors, unknown nbformat versions, bad encodings
-        raise NotebookError(f"{path}: not a valid notebook ({type(error).__name__}: {error})") from None
+        raise NotebookError(tr(f"{path}: not a valid notebook ({type(error).__name__}: {error})",
+                               f"{path}：不是有效的笔记本（{type(error).__name__}：{error}）")) from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             nbformat.validate(nb)
     except nbformat.ValidationError as error:  # e.g. a cell without "source"
-        where = "/".join(str(p) for p in error.absolute_path) or "top level"
-        raise NotebookError(f"{path}: not a valid notebook (schema: {error.message} at {where})") from None
+        where = "/".join(str(p) for p in error.absolute_path) or tr("top level", "顶层")
+        raise NotebookError(tr(f"{path}: not a valid notebook (schema: {error.message} at {where})",
+                               f"{path}：不是有效的笔记本（模式校验：{where} 处 {error.message}）")) from None
     return nb
 
 
 def _read(path: Path) -> tuple[bytes, nbformat.NotebookNode]:
     if not path.is_file():
-        raise NotebookError(f"{path}: no such file")
+        raise NotebookError(tr(f"{path}: no such file", f"{path}：文件不存在"))
     if path.suffix != ".ipynb":
-        raise NotebookError(f"{path}: not a notebook (expected a .ipynb file)")
+        raise NotebookError(tr(f"{path}: not a notebook (expected a .ipynb file)", f"{path}：不是笔记本（应为 .ipynb 文件）"))
     data = path.read_bytes()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise NotebookError(f"{path}: not a valid notebook (not UTF-8: {error})") from None
+        raise NotebookError(tr(f"{path}: not a valid notebook (not UTF-8: {error})",
+                               f"{path}：不是有效的笔记本（不是 UTF-8：{error}）")) from None
     return data, _parse(text, path)
 
 
@@ -218,10 +222,12 @@ def find_exercise_ids(nb: nbformat.NotebookNode, path: str | Path = "notebook") 
     else:
         where = 'metadata["course"]["exercises"]'
     if not isinstance(listed, list) or not all(isinstance(i, str) for i in listed):
-        raise NotebookError(f"{path}: {where} must be a list of exercise ids; got {listed!r}")
+        raise NotebookError(tr(f"{path}: {where} must be a list of exercise ids; got {listed!r}",
+                               f"{path}：{where} 必须是练习 id 的列表，得到的是 {listed!r}"))
     if not listed:
         raise NotebookError(
-            f'{path}: no exercises found (no metadata["course"]["exercises"] and no check("<id>", ...) calls)'
+            tr(f'{path}: no exercises found (no metadata["course"]["exercises"] and no check("<id>", ...) calls)',
+               f'{path}：没有找到练习（既没有 metadata["course"]["exercises"]，也没有 check("<id>", ...) 调用）')
         )
     for exercise_id in listed:
         try:
@@ -339,7 +345,8 @@ class _Kernel:
             except RuntimeError as error:  # "Kernel died before replying", "didn't respond in N seconds"
                 await self.stop()
                 if attempt == START_ATTEMPTS:
-                    raise RuntimeError(f"no kernel could be started in {START_ATTEMPTS} attempts: {error}") from None
+                    raise RuntimeError(tr(f"no kernel could be started in {START_ATTEMPTS} attempts: {error}",
+                                          f"尝试 {START_ATTEMPTS} 次都无法启动内核：{error}")) from None
     async def stop(self) -> None:
         """Kill the kernel if it still runs, then release its connection file, ports and channels.
 
@@ -489,8 +496,9 @@ class _Grading:
         # a slow first import must not eat the timeout of the learner's first cell.
         outcome = await self.kernel.run(_WARM_UP.format(ids=self.ids), max(self.timeout, WARM_UP_TIMEOUT))
         if outcome.status != "ok":
-            self._report(Problem("setup", f"the kernel could not import the grader: {outcome.ename}: "
-                                 f"{outcome.evalue}", error=outcome.ename or None))
+            self._report(Problem("setup", tr(f"the kernel could not import the grader: {outcome.ename}: "
+                                             f"{outcome.evalue}", f"内核无法导入评分程序：{outcome.ename}："
+                                             f"{outcome.evalue}"), error=outcome.ename or None))
 
     async def _stop(self) -> None:
         """Stop the kernel and, in a worker, kill every process the notebook started."""
@@ -504,7 +512,8 @@ class _Grading:
     async def _restart(self) -> bool:
         await self._stop()
         if self.restarts >= MAX_RESTARTS:
-            self._report(Problem("gave-up", f"the kernel died {self.restarts + 1} times; stopped restarting it"))
+            self._report(Problem("gave-up", tr(f"the kernel died {self.restarts + 1} times; stopped restarting it",
+                                               f"内核已崩溃 {self.restarts + 1} 次，不再重启")))
             self.kernel = None
             return False
         self.restarts += 1
@@ -512,30 +521,43 @@ class _Grading:
         return True
 
     def _cell_problem(self, index: int, cell, outcome: _Outcome) -> None:
-        where = f"cell {index} (`{_first_line(cell.source)}`)"
+        where = tr(f"cell {index} (`{_first_line(cell.source)}`)", f"第 {index} 个单元格（`{_first_line(cell.source)}`）")
         if outcome.output_exceeded:
-            self._report(Problem("output-limit", f"{where}: output limit exceeded (it printed more than "
-                                 f"{self.output_limit} bytes); interrupted it and went on", index))
+            self._report(Problem("output-limit", tr(f"{where}: output limit exceeded (it printed more than "
+                                                    f"{self.output_limit} bytes); interrupted it and went on",
+                                                    f"{where}：输出超出上限（打印了超过 {self.output_limit} 字节）；"
+                                                    f"已中断它并继续"), index))
         elif outcome.status == "died":
-            self._report(Problem("kernel-died", f"{where}: the kernel died; restarted it and replayed "
-                                 "the notebook without this cell", index))
+            self._report(Problem("kernel-died", tr(f"{where}: the kernel died; restarted it and replayed "
+                                                   "the notebook without this cell",
+                                                   f"{where}：内核崩溃；已重启内核，并跳过这个单元格重新运行笔记本"), index))
         elif outcome.status == "stuck":
-            self._report(Problem("timeout", f"{where}: timed out after {self.timeout:g} s and ignored "
-                                 "the interrupt; restarted the kernel without this cell", index))
+            self._report(Problem("timeout", tr(f"{where}: timed out after {self.timeout:g} s and ignored "
+                                               "the interrupt; restarted the kernel without this cell",
+                                               f"{where}：{self.timeout:g} 秒后超时，且忽略了中断；"
+                                               f"已重启内核并跳过这个单元格"), index))
         elif outcome.asked_exit:
-            self._report(Problem("kernel-died", f"{where}: called exit(), which shuts the kernel down; "
-                                 "restarted it and replayed the notebook without this cell", index))
+            self._report(Problem("kernel-died", tr(f"{where}: called exit(), which shuts the kernel down; "
+                                                   "restarted it and replayed the notebook without this cell",
+                                                   f"{where}：调用了 exit()，这会关闭内核；"
+                                                   f"已重启内核，并跳过这个单元格重新运行笔记本"), index))
         elif outcome.timed_out:
-            self._report(Problem("timeout", f"{where}: timed out after {self.timeout:g} s (an endless "
-                                 "loop?); interrupted it and went on", index, error="KeyboardInterrupt"))
+            self._report(Problem("timeout", tr(f"{where}: timed out after {self.timeout:g} s (an endless "
+                                               "loop?); interrupted it and went on",
+                                               f"{where}：{self.timeout:g} 秒后超时（死循环？）；已中断它并继续"),
+                                 index, error="KeyboardInterrupt"))
         elif outcome.ename == "SystemExit":
-            self._report(Problem("sys-exit", f"{where}: called sys.exit(); ignored it and went on",
+            self._report(Problem("sys-exit", tr(f"{where}: called sys.exit(); ignored it and went on",
+                                                f"{where}：调用了 sys.exit()；已忽略并继续"),
                                  index, error="SystemExit"))
         elif outcome.out_of_memory:
-            self._report(Problem("memory", f"{where}: memory limit exceeded ({_gigabytes(self.memory_limit)} "
-                                 f"per notebook): {outcome.ename}", index, error=outcome.ename))
+            self._report(Problem("memory", tr(f"{where}: memory limit exceeded ({_gigabytes(self.memory_limit)} "
+                                              f"per notebook): {outcome.ename}",
+                                              f"{where}：超出内存上限（每个笔记本 {_gigabytes(self.memory_limit)}）："
+                                              f"{outcome.ename}"), index, error=outcome.ename))
         elif outcome.status == "error" and "raises-exception" not in cell.metadata.get("tags", []):
-            self._report(Problem("cell-error", f"{where}: raised {outcome.ename}: {outcome.evalue}",
+            self._report(Problem("cell-error", tr(f"{where}: raised {outcome.ename}: {outcome.evalue}",
+                                                  f"{where}：抛出了 {outcome.ename}：{outcome.evalue}"),
                                  index, error=outcome.ename))
 
     async def run_cells(self) -> bool:
@@ -563,13 +585,17 @@ class _Grading:
         outcome = await self.kernel.run(source, max(self.timeout, WARM_UP_TIMEOUT))
         if outcome.status != "ok" or not path.exists():
             if not outcome.kernel_lost:  # e.g. the notebook replaced os.fork: nothing can be graded
-                self._report(Problem("setup", f"the grader could not start grading in the kernel: "
-                                     f"{outcome.ename or outcome.status}: {outcome.evalue}", error=outcome.ename or None))
+                self._report(Problem("setup", tr(f"the grader could not start grading in the kernel: "
+                                                 f"{outcome.ename or outcome.status}: {outcome.evalue}",
+                                                 f"评分程序无法在内核中开始评分："
+                                                 f"{outcome.ename or outcome.status}：{outcome.evalue}"),
+                                     error=outcome.ename or None))
             return False
         try:
             self.channel = await asyncio.open_unix_connection(str(path))
         except OSError as error:
-            self._report(Problem("setup", f"the grader could not reach the kernel's grading process: {error}"))
+            self._report(Problem("setup", tr(f"the grader could not reach the kernel's grading process: {error}",
+                                             f"评分程序无法连接内核中的评分进程：{error}")))
             return False
         return True
 
@@ -581,8 +607,10 @@ class _Grading:
                 return True
             if alive and await _settled(self.kernel.client.km.is_alive()):
                 return False  # the kernel lives but cannot fork a snapshot: restarting will not help
-            self._report(Problem("kernel-died", "the kernel died after its cells ran (a thread or process a "
-                                 "cell started?); restarted it and replayed the notebook"))
+            self._report(Problem("kernel-died", tr("the kernel died after its cells ran (a thread or process a "
+                                                   "cell started?); restarted it and replayed the notebook",
+                                                   "内核在单元格运行完之后崩溃（某个单元格启动的线程或进程？）；"
+                                                   "已重启内核并重新运行笔记本")))
             if not (await self._restart() and await self.run_cells()):
                 return False
         return False
@@ -624,16 +652,22 @@ class _Grading:
             report.message = str(payload.get("message", ""))
             report.cases = [tuple(c) for c in payload.get("cases", [])]
             if any(word in report.message for word in sandbox.MEMORY_ERRORS):
-                report.message = (f"memory limit exceeded ({_gigabytes(self.memory_limit)} per notebook) "
-                                  f"while grading `{ex.name}`: {report.message}")
+                report.message = tr(f"memory limit exceeded ({_gigabytes(self.memory_limit)} per notebook) "
+                                    f"while grading `{ex.name}`: {report.message}",
+                                    f"评分 `{ex.name}` 时超出内存上限（每个笔记本 {_gigabytes(self.memory_limit)}）："
+                                    f"{report.message}")
         elif payload is not None:
-            report.message = f"your code raised KeyboardInterrupt while `{ex.name}` was graded"
+            report.message = tr(f"your code raised KeyboardInterrupt while `{ex.name}` was graded",
+                                f"评分 `{ex.name}` 时你的代码抛出了 KeyboardInterrupt")
         elif state == "timeout":
-            report.message = f"grading `{ex.name}` timed out after {self.timeout:g} s: does it loop forever?"
+            report.message = tr(f"grading `{ex.name}` timed out after {self.timeout:g} s: does it loop forever?",
+                                f"评分 `{ex.name}` 在 {self.timeout:g} 秒后超时：是否陷入了死循环？")
             self._report(Problem("timeout", report.message, exercise_id=exercise_id))
         else:
-            report.message = (f"the process grading `{ex.name}` ended before it finished ({state or 'no answer'}): "
-                              "does it call os._exit, exit() or crash the process?")
+            report.message = tr(f"the process grading `{ex.name}` ended before it finished ({state or 'no answer'}): "
+                                "does it call os._exit, exit() or crash the process?",
+                                f"评分 `{ex.name}` 的进程在完成前就结束了（{state or 'no answer'}）："
+                                "它是否调用了 os._exit、exit()，或让进程崩溃？")
             self._report(Problem("grading-died", report.message, exercise_id=exercise_id))
         return report
 
@@ -651,7 +685,8 @@ class _Grading:
                 else:
                     ex = get(exercise_id)
                     reports.append(ExerciseReport(exercise_id, ex.name, 0.0, maxima[exercise_id], False,
-                                                  "not graded: the kernel kept dying or could not grade"))
+                                                  tr("not graded: the kernel kept dying or could not grade",
+                                                     "未评分：内核反复崩溃或无法评分")))
             return reports
         finally:
             await self._close_channel()
@@ -740,7 +775,8 @@ def _worker(path: Path, text: str, ids: list[str], timeout: float, memory_limit,
                 except subprocess.TimeoutExpired:
                     worker.kill()
                     worker.wait()
-                raise RuntimeError(f"{path}: grading took longer than {deadline:g} s; stopped it") from None
+                raise RuntimeError(tr(f"{path}: grading took longer than {deadline:g} s; stopped it",
+                                      f"{path}：评分超过 {deadline:g} 秒；已停止")) from None
             finally:
                 if worker.poll() is None:  # interrupted (Ctrl-C): take the worker down with us
                     worker.kill()
@@ -749,7 +785,8 @@ def _worker(path: Path, text: str, ids: list[str], timeout: float, memory_limit,
         if not isinstance(document, dict) or "report" not in document:
             why = (document or {}).get("error") if isinstance(document, dict) else None
             tail = (_read_small(errors) or "").strip().splitlines()[-3:]
-            raise RuntimeError(f"{path}: the grader failed: {why or ' / '.join(tail) or worker.returncode}")
+            raise RuntimeError(tr(f"{path}: the grader failed: {why or ' / '.join(tail) or worker.returncode}",
+                                  f"{path}：评分程序出错：{why or ' / '.join(tail) or worker.returncode}"))
         return NotebookReport.from_dict(document["report"])
 
 
@@ -799,9 +836,13 @@ def grade_notebook(path: str | Path, *, timeout: float = 30, exercise_ids: list[
     report.path = str(path)
     if not path.exists():  # deleted through an absolute path: nothing of the learner's is lost
         path.write_bytes(data)
-        report.problems.append(Problem("file-changed", f"{path}: the notebook deleted its own file while "
-                                       "graded; put the graded version back"))
+        report.problems.append(Problem("file-changed", tr(f"{path}: the notebook deleted its own file while "
+                                                          "graded; put the graded version back",
+                                                          f"{path}：笔记本在评分时删除了自己的文件；已放回评分的版本")))
     elif path.read_bytes() != data:
-        report.problems.append(Problem("file-changed", f"{path}: the file changed while it was graded (by "
-                                       "the notebook, or saved from an editor); graded the version read first"))
+        report.problems.append(Problem("file-changed", tr(f"{path}: the file changed while it was graded (by "
+                                                          "the notebook, or saved from an editor); graded the "
+                                                          "version read first",
+                                                          f"{path}：文件在评分期间被改动（被笔记本本身，或从编辑器保存）；"
+                                                          f"评的是最先读到的版本")))
     return report

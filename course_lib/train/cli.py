@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from course_lib.data import Splits, make_splits
+from course_lib.i18n import tr
 from course_lib.train.checkpoint import CheckpointError
 from course_lib.train.config import PRESETS, TrainConfig, apply_overrides, config_dict, pick_device, preset
 from course_lib.train.evaluation import attention_maps, evaluate
@@ -103,9 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     if result.metrics and int(os.environ.get("RANK", "0")) == 0:
         last = result.metrics[-1]
-        print(f"step {last['step']}: exact match uniform {last['uniform/exact_match']:.2%}, "
-              f"zero-heavy {last['zero_heavy/exact_match']:.2%} ({last['eval_n']} numbers each); "
-              f"{last['train_s']:.0f} s of training")
+        print(tr(f"step {last['step']}: exact match uniform {last['uniform/exact_match']:.2%}, "
+                 f"zero-heavy {last['zero_heavy/exact_match']:.2%} ({last['eval_n']} numbers each); "
+                 f"{last['train_s']:.0f} s of training",
+                 f"第 {last['step']} 步：完全匹配率 均匀集 {last['uniform/exact_match']:.2%}，"
+                 f"多零集 {last['zero_heavy/exact_match']:.2%}（每个集合 {last['eval_n']} 个数）；"
+                 f"训练用时 {last['train_s']:.0f} s"))
         report(result)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         import torch.distributed as dist
@@ -144,18 +148,20 @@ def report(result: TrainResult, *, count: int = 5) -> list[str]:
     """
     config = result.config
     splits = make_splits(train_size=config.train_size, test_size=config.test_size, seed=config.seed)
-    sets = (("uniform", splits.test_uniform[:count]), ("zero-heavy", splits.test_zero_heavy[:count]))
+    sets = ((tr("uniform", "均匀集"), splits.test_uniform[:count]),
+            (tr("zero-heavy", "多零集"), splits.test_zero_heavy[:count]))
     lines = []
     for name, numbers in sets:
         scored = evaluate(result.model, numbers, direction=config.direction, device=result.device,
                           return_predictions=True)
-        lines.append(f"held-out numbers ({name}), greedy translations:")
+        lines.append(tr(f"held-out numbers ({name}), greedy translations:",
+                        f"留出的数（{name}），贪心解码的翻译："))
         lines += [f"  {'✓' if ok else '✗'} {n:>11,} → {text}"
                   for n, text, ok in zip(numbers, scored["predictions"], scored["correct"])]
     print("\n".join(lines))
     if config.out and result.metrics:
         paths = _save_figures(result, splits, Path(config.out))
-        print("figures: " + ", ".join(str(p) for p in paths))
+        print(tr("figures: ", "图：") + ", ".join(str(p) for p in paths))
     return lines
 
 
@@ -178,9 +184,10 @@ def _save_figures(result: TrainResult, splits: Splits, out: Path) -> list[Path]:
             maps = attention_maps(result.model, number, direction=config.direction)
             cross = maps.cross[-1]  # (H, T, S)
             figures["attention.png"] = attention_grid(
-                cross, titles=[f"head {h}" for h in range(cross.shape[0])], annotate=False,
+                cross, titles=[tr(f"head {h}", f"头 {h}") for h in range(cross.shape[0])], annotate=False,
                 x_labels=maps.src_tokens, y_labels=maps.tgt_tokens, ncols=2,
-                suptitle=f"{number:,}: cross-attention of the last decoder layer")
+                suptitle=tr(f"{number:,}: cross-attention of the last decoder layer",
+                            f"{number:,}：最后一个解码器层的交叉注意力"))
         for name, fig in figures.items():
             fig.savefig(out / name, dpi=100)
             plt.close(fig)

@@ -311,7 +311,10 @@ def _run_steps(run: _Run, stop: _StopFlag, *, on_step: Callable[[int], None] | N
     config = run.config
     if config.progress and run.rank == 0:
         from tqdm import tqdm
-        run.bar = tqdm(total=config.steps, initial=run.step, dynamic_ncols=True, desc="train")
+
+        from course_lib.i18n import tr
+        run.bar = tqdm(total=config.steps, initial=run.step, dynamic_ncols=True,
+                       desc=tr("train", "训练"))
     run.t0 = time.perf_counter()
     run.window = _Window(run.t0)
     done = False

@@ -18,17 +18,28 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.grading.registry import CaseFailed, Grader, exercise
+from course_lib.i18n import tr
 from course_lib.masks import causal_mask, combine_masks, padding_mask
 from course_lib.norm import Residual
 from course_lib.transformer import DecoderLayer, EncoderLayer
 
 D, H, FF = 16, 4, 32
 
-_ENCODER_NAMES = ("self_attn = Residual(d_model, <self-attention: a MultiHeadAttention subclass>, norm_first, "
-                  "dropout) and ffn = Residual(d_model, PositionwiseFFN(d_model, d_ff, dropout), norm_first, "
-                  "dropout)")
-_DECODER_NAMES = ("self_attn, cross_attn and ffn, each a Residual around a MultiHeadAttention subclass "
-                  "(twice) and a PositionwiseFFN")
+def _encoder_names() -> str:
+    return (tr("self_attn = Residual(d_model, <self-attention: a MultiHeadAttention subclass>, norm_first, "
+               "dropout) and ffn = Residual(d_model, PositionwiseFFN(d_model, d_ff, dropout), norm_first, "
+               "dropout)",
+               "self_attn = Residual(d_model, <自注意力：MultiHeadAttention "
+               "的子类>, norm_first, dropout)，ffn = Residual(d_model, "
+               "PositionwiseFFN(d_model, d_ff, dropout), norm_first, "
+               "dropout)"))
+
+
+def _decoder_names() -> str:
+    return (tr("self_attn, cross_attn and ffn, each a Residual around a MultiHeadAttention subclass "
+               "(twice) and a PositionwiseFFN",
+               "self_attn、cross_attn 和 ffn，分别是包着 MultiHeadAttention "
+               "子类（两次）和 PositionwiseFFN 的 Residual"))
 
 
 def _randomised(layer: nn.Module, g: Grader) -> nn.Module:
@@ -43,8 +54,10 @@ def _randomised(layer: nn.Module, g: Grader) -> nn.Module:
 def _build(candidate, g: Grader, reference: nn.Module, names: str, **kwargs) -> nn.Module:
     """Construct the candidate like the reference and give it the reference's weights."""
     module = candidate(D, H, FF, **kwargs)
-    g.expect(isinstance(module, nn.Module), f"{getattr(candidate, '__name__', 'the layer')} should be an "
-             f"nn.Module (subclass nn.Module)")
+    g.expect(isinstance(module, nn.Module), tr(f"{getattr(candidate, '__name__', 'the layer')} should be an "
+                f"nn.Module (subclass nn.Module)",
+                                               f"{getattr(candidate, '__name__', 'the layer')} 应是 "
+                                               f"nn.Module（继承 nn.Module）"))
     module = module.double().eval()
     ours, theirs = set(module.state_dict()), set(reference.state_dict())
     if ours != theirs:
@@ -52,9 +65,12 @@ def _build(candidate, g: Grader, reference: nn.Module, names: str, **kwargs) -> 
             return f"{keys[:4]}{' …' if len(keys) > 4 else ''}"
 
         raise CaseFailed(
-            f"the grader copies the reference weights by name and could not: missing {some(sorted(theirs - ours))}, "
-            f"unexpected {some(sorted(ours - theirs))}. Build the layer from course_lib parts with these "
-            f"attributes: {names}"
+            tr(f"the grader copies the reference weights by name and could not: missing {some(sorted(theirs - ours))}, "
+               f"unexpected {some(sorted(ours - theirs))}. Build the layer from course_lib parts with these "
+               f"attributes: {names}",
+               f"评分程序按名字复制参考权重，但没能成功：缺少 {some(sorted(theirs - ours))}，"
+               f"多出 {some(sorted(ours - theirs))}。请用 course_lib 的组件构造这一层，"
+               f"并使用这些属性：{names}")
         )
     module.load_state_dict(reference.state_dict())
     return module
@@ -62,8 +78,9 @@ def _build(candidate, g: Grader, reference: nn.Module, names: str, **kwargs) -> 
 
 def _output(got) -> Tensor:
     if isinstance(got, tuple):
-        raise CaseFailed("the layer returned a tuple; return only the output tensor (keep the attention "
-                         "weights in an attribute instead)")
+        raise CaseFailed(tr("the layer returned a tuple; return only the output tensor (keep the attention "
+                            "weights in an attribute instead)",
+                            "这一层返回了元组；请只返回输出张量（注意力权重可以存到属性里）"))
     return got
 
 
@@ -104,16 +121,22 @@ def _decoder(layer: DecoderLayer, x: Tensor, memory: Tensor, self_mask, cross_ma
 
 def _placement_hint(norm_first: bool) -> str:
     if norm_first:
-        return "pre-LN: each sub-layer reads LN(x) and its output is added to the un-normalised x"
-    return "post-LN (the paper): each sub-layer reads x and the sum x + sublayer(x) is normalised"
+        return tr("pre-LN: each sub-layer reads LN(x) and its output is added to the un-normalised x",
+                  "pre-LN：每个子层读入 LN(x)，其输出加到未归一化的 x 上")
+    return tr("post-LN (the paper): each sub-layer reads x and the sum x + sublayer(x) is normalised",
+              "post-LN（论文的做法）：每个子层读入 x，对和 x + sublayer(x) 做归一化")
 
 
 def _other_placement(norm_first: bool) -> str:
     if norm_first:
-        return ("post-LN wiring (the norm applied after the sum) although norm_first=True asks for pre-LN, "
-                "x + sublayer(LN(x))")
-    return ("pre-LN wiring (the residual added after the norm, x + sublayer(LN(x))) although norm_first=False "
-            "asks for post-LN, LN(x + sublayer(x))")
+        return (tr("post-LN wiring (the norm applied after the sum) although norm_first=True asks for pre-LN, "
+                   "x + sublayer(LN(x))",
+                   "用了 post-LN 的接法（归一化在求和之后），而 norm_first=True 要求 pre-LN，"
+                   "x + sublayer(LN(x))"))
+    return (tr("pre-LN wiring (the residual added after the norm, x + sublayer(LN(x))) although norm_first=False "
+               "asks for post-LN, LN(x + sublayer(x))",
+               "用了 pre-LN 的接法（残差在归一化之后相加，x + sublayer(LN(x))），而 "
+               "norm_first=False 要求 post-LN，LN(x + sublayer(x))"))
 
 
 # -- EncoderLayer ------------------------------------------------------------------------------
@@ -126,34 +149,41 @@ def _(candidate, g):
     x = 2 * g.randn(B, S, D) + 0.5
     mask = padding_mask([6, 4, 2], S)
     for norm_first in (False, True):
-        with g.case(f"norm_first={norm_first}: a padded batch (3, 6, {D}) matches the reference", points=2):
+        with g.case(tr(f"norm_first={norm_first}: a padded batch (3, 6, {D}) matches the reference",
+                       f"norm_first={norm_first}：带填充的批量 (3, 6, {D}) 与参考实现一致"), points=2):
             reference = _randomised(EncoderLayer(D, H, FF, 0.0, norm_first), g)
-            module = _build(candidate, g, reference, _ENCODER_NAMES, dropout=0.0, norm_first=norm_first)
+            module = _build(candidate, g, reference, _encoder_names(), dropout=0.0, norm_first=norm_first)
             with torch.no_grad():
                 got = _output(module(x.clone(), mask.clone()))
                 mistakes = {
                     _other_placement(norm_first): _encoder(reference, x, mask, not norm_first),
-                    "the self-attention mask is not applied: padded positions are attended to":
+                    tr("the self-attention mask is not applied: padded positions are attended to",
+                       "没有施加自注意力掩码：填充位置也被关注了"):
                         reference(x, None),
-                    "the FFN has no residual connection (its input is never added back)":
+                    tr("the FFN has no residual connection (its input is never added back)",
+                       "FFN 没有残差连接（它的输入从未加回来）"):
                         _encoder(reference, x, mask, norm_first, ffn_residual=False),
-                    "the self-attention sub-layer has no residual connection":
+                    tr("the self-attention sub-layer has no residual connection", "自注意力子层没有残差连接"):
                         _encoder(reference, x, mask, norm_first, attn_residual=False),
                 }
                 g.assert_close(got, reference(x, mask), mistakes=mistakes, hint=_placement_hint(norm_first))
-    with g.case("the mask is optional: forward(x) attends everywhere"):
+    with g.case(tr("the mask is optional: forward(x) attends everywhere", "掩码是可选的：forward(x) 关注所有位置")):
         reference = _randomised(EncoderLayer(D, H, FF, 0.0, False), g)
-        module = _build(candidate, g, reference, _ENCODER_NAMES, dropout=0.0, norm_first=False)
+        module = _build(candidate, g, reference, _encoder_names(), dropout=0.0, norm_first=False)
         with torch.no_grad():
-            g.assert_close(_output(module(x)), reference(x), hint="default mask=None")
-    with g.case("dropout is passed on: in training mode two calls differ, in eval mode they agree"):
+            g.assert_close(_output(module(x)), reference(x), hint=tr("default mask=None", "默认 mask=None"))
+    with g.case(tr("dropout is passed on: in training mode two calls differ, in eval mode they agree",
+                   "dropout 被传了下去：训练模式下两次调用结果不同，eval 模式下相同")):
         module = candidate(D, H, FF, dropout=0.5, norm_first=False).double()
         with torch.no_grad():
             module.train()
-            g.expect(not torch.equal(module(x), module(x)), "with dropout=0.5 in training mode the output should be "
-                     "random: pass dropout to the attention, the FFN and both Residuals")
+            g.expect(not torch.equal(module(x), module(x)), tr("with dropout=0.5 in training mode the output should be "
+                        "random: pass dropout to the attention, the FFN and both Residuals",
+                                                               "训练模式下 dropout=0.5 时输出应是随机的：请把 dropout 传给注意力、FFN "
+                                                               "和两个 Residual"))
             module.eval()
-            g.expect(torch.equal(module(x), module(x)), "in eval mode the layer should be deterministic")
+            g.expect(torch.equal(module(x), module(x)), tr("in eval mode the layer should be deterministic",
+                                                           "eval 模式下这一层应是确定的"))
 
 
 # -- DecoderLayer ------------------------------------------------------------------------------
@@ -167,51 +197,67 @@ def _(candidate, g):
     src_mask = padding_mask([5, 3, 2], L)  # (B, 1, S)
     self_mask = combine_masks(causal_mask(L), padding_mask([5, 4, 3], L))  # (B, T, T)
     for norm_first in (False, True):
-        with g.case(f"norm_first={norm_first}: causal + padding masks, matches the reference", points=2):
+        with g.case(tr(f"norm_first={norm_first}: causal + padding masks, matches the reference",
+                       f"norm_first={norm_first}：因果掩码加填充掩码，与参考实现一致"), points=2):
             reference = _randomised(DecoderLayer(D, H, FF, 0.0, norm_first), g)
-            module = _build(candidate, g, reference, _DECODER_NAMES, dropout=0.0, norm_first=norm_first)
+            module = _build(candidate, g, reference, _decoder_names(), dropout=0.0, norm_first=norm_first)
             with torch.no_grad():
                 got = _output(module(x.clone(), memory.clone(), self_mask.clone(), src_mask.clone()))
                 ref = lambda **kw: _decoder(reference, x, memory, self_mask, src_mask, norm_first, **kw)  # noqa: E731
                 mistakes = {
                     _other_placement(norm_first): _decoder(reference, x, memory, self_mask, src_mask, not norm_first),
-                    "cross-attention attends to the decoder's own stream instead of the encoder memory "
-                    "(keys and values must come from memory)": ref(keys="decoder"),
-                    "the self-attention mask is not applied: each position sees the future":
+                    tr("cross-attention attends to the decoder's own stream instead of the encoder memory "
+                       "(keys and values must come from memory)",
+                       "交叉注意力关注的是解码器自己的流，而不是编码器的 memory（键和值必须来自 memory）"): ref(keys="decoder"),
+                    tr("the self-attention mask is not applied: each position sees the future",
+                       "没有施加自注意力掩码：每个位置都看到了未来"):
                         _decoder(reference, x, memory, None, src_mask, norm_first),
-                    "cross-attention is given the decoder's self-attention (causal) mask instead of the "
-                    "source padding mask": _decoder(reference, x, memory, self_mask, self_mask, norm_first),
-                    "cross-attention ignores the source padding mask":
+                    tr("cross-attention is given the decoder's self-attention (causal) mask instead of the "
+                       "source padding mask",
+                       "交叉注意力拿到的是解码器自注意力的（因果）掩码，而不是源序列的填充掩码"): _decoder(reference, x, memory, self_mask, self_mask, norm_first),
+                    tr("cross-attention ignores the source padding mask", "交叉注意力忽略了源序列的填充掩码"):
                         _decoder(reference, x, memory, self_mask, None, norm_first),
-                    "the FFN has no residual connection": ref(ffn_residual=False),
-                    "the two masks swapped: self-attention needs self_mask (causal and target padding), "
-                    "cross-attention cross_mask (source padding)":
+                    tr("the FFN has no residual connection", "FFN 没有残差连接"): ref(ffn_residual=False),
+                    tr("the two masks swapped: self-attention needs self_mask (causal and target padding), "
+                       "cross-attention cross_mask (source padding)",
+                       "两个掩码弄反了：自注意力需要 self_mask（因果加目标填充），交叉注意力需要 cross_mask（源填充）"):
                         _decoder(reference, x, memory, src_mask, self_mask, norm_first),
-                    "cross-attention takes its queries from the memory and its keys and values from the "
-                    "decoder stream; the queries come from x, keys and values from memory":
+                    tr("cross-attention takes its queries from the memory and its keys and values from the "
+                       "decoder stream; the queries come from x, keys and values from memory",
+                       "交叉注意力的查询取自 memory，键和值取自解码器的流；应当查询来自 x，键和值来自 memory"):
                         ref(keys="queries from memory"),
                 }
-                for letter, part in (("s", "self-attention"), ("c", "cross-attention"), ("a", "FFN")):
-                    mistakes[f"the {part} sub-layer's LayerNorm is missing (every sub-layer has its own norm, "
-                             f"{'before' if norm_first else 'after'} the sub-layer)"] = \
-                        ref(norms="sca".replace(letter, ""))
+                parts = (("s", tr("self-attention", "自注意力")), ("c", tr("cross-attention", "交叉注意力")),
+                         ("a", "FFN"))
+                for letter, part in parts:
+                    missing = (tr(f"the {part} sub-layer's LayerNorm is missing (every sub-layer has its own norm, "
+                                  f"before the sub-layer)", f"{part}子层缺少 LayerNorm（每个子层都有自己的归一化，"
+                                  f"位于子层之前）") if norm_first else
+                               tr(f"the {part} sub-layer's LayerNorm is missing (every sub-layer has its own norm, "
+                                  f"after the sub-layer)", f"{part}子层缺少 LayerNorm（每个子层都有自己的归一化，"
+                                  f"位于子层之后）"))
+                    mistakes[missing] = ref(norms="sca".replace(letter, ""))
                 if norm_first:
-                    mistakes["the memory is normalised by the cross-attention's LayerNorm; only the decoder "
-                             "stream x is (the encoder already normalised its output)"] = ref(keys="normalised memory")
+                    mistakes[tr("the memory is normalised by the cross-attention's LayerNorm; only the decoder "
+                                "stream x is (the encoder already normalised its output)",
+                                "memory 被交叉注意力的 LayerNorm 归一化了；只应归一化解码器的流 x（编码器已经归一化了它的输出）")] = ref(keys="normalised memory")
                 g.assert_close(got, reference(x, memory, self_mask, src_mask), mistakes=mistakes,
                                hint=_placement_hint(norm_first))
-    with g.case("a source longer than the target: memory (3, 7, 16), target (3, 4, 16)"):
+    with g.case(tr("a source longer than the target: memory (3, 7, 16), target (3, 4, 16)",
+                   "源序列比目标长：memory (3, 7, 16)，目标 (3, 4, 16)")):
         reference = _randomised(DecoderLayer(D, H, FF, 0.0, False), g)
-        module = _build(candidate, g, reference, _DECODER_NAMES, dropout=0.0, norm_first=False)
+        module = _build(candidate, g, reference, _decoder_names(), dropout=0.0, norm_first=False)
         memory7, x4 = g.randn(B, 7, D), g.randn(B, 4, D)
         masks = (causal_mask(4), padding_mask([7, 5, 1], 7))
         with torch.no_grad():
             g.assert_close(_output(module(x4, memory7, *masks)), reference(x4, memory7, *masks),
-                           hint="cross-attention: queries from the decoder (T = 4), keys and values from the "
-                                "memory (S = 7)")
-    with g.case("the masks are optional: forward(x, memory)"):
+                           hint=tr("cross-attention: queries from the decoder (T = 4), keys and values from the "
+                                   "memory (S = 7)",
+                                   "交叉注意力：查询来自解码器（T = 4），键和值来自 memory（S = 7）"))
+    with g.case(tr("the masks are optional: forward(x, memory)", "掩码是可选的：forward(x, memory)")):
         reference = _randomised(DecoderLayer(D, H, FF, 0.0, True), g)
-        module = _build(candidate, g, reference, _DECODER_NAMES, dropout=0.0, norm_first=True)
+        module = _build(candidate, g, reference, _decoder_names(), dropout=0.0, norm_first=True)
         with torch.no_grad():
             g.assert_close(_output(module(x4, memory7)), reference(x4, memory7),
-                           hint="default self_mask=None and cross_mask=None")
+                           hint=tr("default self_mask=None and cross_mask=None",
+                                   "默认 self_mask=None 和 cross_mask=None"))
