@@ -187,6 +187,8 @@ def scaled_dot_product_attention(
     v: Tensor,
     mask: Tensor | None = None,
     dropout_p: float = 0.0,
+    *,
+    scale_scores: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Attend from each query to all keys: softmax(q kᵀ / √d_k) v (Vaswani et al. 2017, eq. 1).
 
@@ -210,6 +212,9 @@ def scaled_dot_product_attention(
     dropout_p : float, default 0.0
         Dropout probability applied to the weights (always, as in the torch function: pass
         0.0 at evaluation time).
+    scale_scores : bool, default True
+        Divide the scores by ``√d_k`` (the paper). False: ``softmax(q kᵀ) v``, the unscaled
+        dot product that chapter 3 warns about, kept as a switch for ablations.
 
     Returns
     -------
@@ -225,7 +230,9 @@ def scaled_dot_product_attention(
     dropout_p = probability("dropout_p", dropout_p)
     # (q / √d_k) kᵀ equals q kᵀ / √d_k, and scaling q costs L_q·d_k multiplications
     # instead of L_q·L_k: a pass over the (..., L_q, L_k) scores saved, forward and backward.
-    scores = dot_product_scores(q / math.sqrt(q.shape[-1]), k)  # (..., L_q, L_k)
+    if boolean("scale_scores", scale_scores):
+        q = q / math.sqrt(q.shape[-1])
+    scores = dot_product_scores(q, k)  # (..., L_q, L_k)
     weights = masked_softmax(scores, mask)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p, training=True)

@@ -121,6 +121,9 @@ class MultiHeadAttention(nn.Module):
         :func:`course_lib.attention.scaled_dot_product_attention`. The results agree; the
         fast path does not form the weight matrix, so ``forward`` returns ``None`` for the
         weights. Can be switched later by setting the attribute ``fast``.
+    scale_scores : bool, default True
+        Divide each head's scores by ``√d_head`` (the paper). False leaves them unscaled,
+        a switch for ablations (see :func:`course_lib.attention.scaled_dot_product_attention`).
 
     Attributes
     ----------
@@ -147,6 +150,7 @@ class MultiHeadAttention(nn.Module):
         bias: bool = True,
         *,
         fast: bool = False,
+        scale_scores: bool = True,
     ) -> None:
         super().__init__()
         d_model = positive_int("d_model", d_model)
@@ -157,6 +161,7 @@ class MultiHeadAttention(nn.Module):
         self.d_head = d_model // num_heads
         self.dropout = probability("dropout", dropout)
         self.fast = boolean("fast", fast)
+        self.scale_scores = boolean("scale_scores", scale_scores)
         self.w_q = nn.Linear(d_model, d_model, bias=bias)
         self.w_k = nn.Linear(d_model, d_model, bias=bias)
         self.w_v = nn.Linear(d_model, d_model, bias=bias)
@@ -164,7 +169,7 @@ class MultiHeadAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, num_heads={self.num_heads}, d_head={self.d_head}, "
-                f"dropout={self.dropout}, fast={self.fast}")
+                f"dropout={self.dropout}, fast={self.fast}" + ("" if self.scale_scores else ", scale_scores=False"))
 
     def forward(
         self,
@@ -211,10 +216,12 @@ class MultiHeadAttention(nn.Module):
             if mask.dim() == 3:
                 mask = mask.unsqueeze(1)  # (B, 1, L_q, L_k): the same mask for every head
         dropout_p = self.dropout if self.training else 0.0
+        scale = self.scale_scores  # False only in the ablation without 1/√d_head
         if self.fast:
-            heads, weights = _fused_attention(q, k, v, mask, dropout_p), None
+            heads, weights = _fused_attention(q, k, v, mask, dropout_p, scale), None
         else:
-            heads, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p)
+            heads, weights = scaled_dot_product_attention(
+                q, k, v, mask, dropout_p=dropout_p, scale_scores=scale)
         return self.w_o(merge_heads(heads)), weights
 
     def _keys_values(self, key: Tensor, value: Tensor, cache: AttentionCache | None) -> tuple[Tensor, Tensor]:
@@ -346,15 +353,18 @@ class AttentionCache:
             self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
 
 
-def _fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float) -> Tensor:
+def _fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float,
+                     scale_scores: bool = True) -> Tensor:
     """Attention through torch's fused kernel, with the course's zero-for-fully-masked rows.
 
     ``F.scaled_dot_product_attention`` takes the same boolean convention (True = may
     attend), but what a fused kernel returns for a query with no allowed key depends on
     the backend (NaN on some). Such rows are let through to every key and zeroed after.
     """
+    factor = None if scale_scores else 1.0  # None: torch's own 1/√d_head
     if mask is None:
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=factor)
     has_key = mask.any(dim=-1, keepdim=True)  # (..., L_q, 1)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~has_key, dropout_p=dropout_p)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~has_key, dropout_p=dropout_p,
+                                         scale=factor)
     return out.masked_fill(~has_key, 0.0)  # (B, H, L_q, d_head)

@@ -145,6 +145,10 @@ class Residual(nn.Module):
     - ``norm_first=True``, **pre-LN**, GPT-2 and most modern code:
       ``out = x + Dropout(sublayer(LayerNorm(x)))``
 
+    Two switches take a part away, for ablations: ``residual=False`` drops the ``x +``
+    (``out = LayerNorm(Dropout(sublayer(x)))`` post-LN), ``layer_norm=False`` drops the
+    LayerNorm and its parameters (then ``norm_first`` changes nothing).
+
     Only ``x``, the residual stream, is normalised: extra arguments (a mask, the encoder's
     memory for cross-attention) are passed to the sub-layer unchanged.
 
@@ -164,10 +168,15 @@ class Residual(nn.Module):
         The LayerNorm's epsilon.
     fast : bool, default False
         Give the LayerNorm its fused kernel (see :class:`LayerNorm`).
+    residual : bool, default True
+        Add ``x`` back (the residual connection). False: the sub-layer's output alone.
+    layer_norm : bool, default True
+        Normalise (before or after, as ``norm_first`` says). False: no LayerNorm at all.
 
     Attributes
     ----------
-    sublayer, norm (:class:`LayerNorm`), dropout (``nn.Dropout``)
+    sublayer, norm (:class:`LayerNorm`; ``nn.Identity`` when ``layer_norm=False``), dropout
+    (``nn.Dropout``), residual (bool)
     """
 
     def __init__(
@@ -179,6 +188,8 @@ class Residual(nn.Module):
         eps: float = 1e-5,
         *,
         fast: bool = False,
+        residual: bool = True,
+        layer_norm: bool = True,
     ):
         super().__init__()
         if not callable(sublayer):
@@ -186,8 +197,12 @@ class Residual(nn.Module):
         norm_first = boolean("norm_first", norm_first)  # True: pre-LN, False: post-LN
         dropout = probability("dropout", dropout)
         self.norm_first = norm_first
+        self.residual = boolean("residual", residual)
+        self.d_model = positive_int("d_model", d_model)
         self.sublayer = sublayer
-        self.norm = LayerNorm(d_model, eps, fast=fast)
+        # layer_norm=False: an identity in the norm's place (no parameters), so forward
+        # reads the same with or without it.
+        self.norm = LayerNorm(d_model, eps, fast=fast) if boolean("layer_norm", layer_norm) else nn.Identity()
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, *args, **kwargs) -> Tensor | tuple:
@@ -207,7 +222,7 @@ class Residual(nn.Module):
             tensor for a sub-layer that returns a tensor, ``(out, *rest)`` for one that
             returns a tuple (attention's weights come back as they were).
         """
-        _check_width(x, self.norm.d_model)
+        _check_width(x, self.d_model)
         inner = self.norm(x) if self.norm_first else x
         result = self.sublayer(inner, *args, **kwargs)
         out, rest = result, None
@@ -217,11 +232,15 @@ class Residual(nn.Module):
         tensor(name, out, shape=f"{shape}, x's shape")
         if out.shape != x.shape:
             raise shape_error(name, out, f"x's shape {shape}")
-        if self.norm_first:  # pre-LN: the stream itself is never normalised
-            out = x + self.dropout(out)
-        else:  # post-LN: normalise after the sum
-            out = self.norm(x + self.dropout(out))
+        out = self.dropout(out)
+        if self.residual:  # residual=False: the ablation without it
+            out = x + out
+        if not self.norm_first:  # post-LN: normalise after the sum
+            out = self.norm(out)  # (pre-LN never normalises the stream)
         return out if rest is None else (out, *rest)
 
     def extra_repr(self) -> str:
-        return f"norm_first={self.norm_first} ({'pre-LN' if self.norm_first else 'post-LN, the paper'})"
+        text = f"norm_first={self.norm_first} ({'pre-LN' if self.norm_first else 'post-LN, the paper'})"
+        off = [name for name, on in (("residual", self.residual), ("layer_norm", isinstance(self.norm, LayerNorm)))
+               if not on]
+        return text + "".join(f", {name}=False" for name in off)

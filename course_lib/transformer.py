@@ -55,7 +55,7 @@ from course_lib.embedding import build_embeddings, parameter_count
 from course_lib.ffn import PositionwiseFFN
 from course_lib.multihead import AttentionCache, MultiHeadAttention, _check_num_heads
 from course_lib.norm import LayerNorm, Residual
-from course_lib.positional import PositionalEncoding
+from course_lib.positional import LearnedPositionalEmbedding, PositionalEncoding
 
 __all__ = [
     "TransformerConfig",
@@ -72,6 +72,7 @@ __all__ = [
 ]
 
 _ACTIVATIONS = ("relu", "gelu", "gelu_tanh")
+_POSITIONALS = ("sinusoidal", "learned", "none")
 
 
 @dataclass
@@ -120,6 +121,20 @@ class TransformerConfig:
         Id of the padding token (:attr:`course_lib.data.Vocab.PAD`), used by
         :func:`course_lib.decoding.greedy_decode` to fill positions after ``<eos>`` and to
         derive a source mask when none is given.
+    positional : {"sinusoidal", "learned", "none"}, default "sinusoidal"
+        How positions enter: the paper's sinusoids (:class:`~course_lib.positional.PositionalEncoding`),
+        a trained table (:class:`~course_lib.positional.LearnedPositionalEmbedding`, the
+        paper's Table 3 row E), or not at all (the encoder is then permutation-equivariant).
+    scale_scores : bool, default True
+        Divide the attention scores by ``√d_head`` (the paper); False for the ablation.
+    layer_norm : bool, default True
+        Every sub-layer has its LayerNorm, placed as ``norm_first`` says. False: no LayerNorm
+        anywhere (no final norms either), so ``norm_first`` changes nothing.
+    residual : bool, default True
+        Every sub-layer adds its input back; False drops the residual connections.
+
+    The last four are the switches of the ablations (消融实验): each takes one part away
+    and leaves the rest, parameters included, as they were.
 
     Raises
     ------
@@ -139,6 +154,10 @@ class TransformerConfig:
     activation: str = "relu"
     fast: bool = False
     pad_id: int = 0
+    positional: str = "sinusoidal"
+    scale_scores: bool = True
+    layer_norm: bool = True
+    residual: bool = True
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "num_heads", "d_ff", "num_layers", "max_len"):
@@ -148,9 +167,10 @@ class TransformerConfig:
             raise fail("d_model", self.d_model, "an even d_model: the positional encoding's columns "
                                                  "come in (sin, cos) pairs")
         self.dropout = probability("dropout", self.dropout)
-        for name in ("norm_first", "tie_embeddings", "fast"):
+        for name in ("norm_first", "tie_embeddings", "fast", "scale_scores", "layer_norm", "residual"):
             boolean(name, getattr(self, name))
         one_of("activation", self.activation, _ACTIVATIONS)
+        one_of("positional", self.positional, _POSITIONALS)
         self.pad_id = integer("pad_id", self.pad_id, minimum=0, maximum=self.vocab_size - 1,
                               expected=f"an int in [0, vocab_size={self.vocab_size})")
 
@@ -229,15 +249,18 @@ def _xavier_(module: nn.Module) -> None:
 
 
 def _residual_maker(d_model: int, norm_first: bool, dropout: float, eps: float,
-                    fast: bool) -> Callable[[nn.Module], Residual]:
+                    fast: bool, residual: bool = True,
+                    layer_norm: bool = True) -> Callable[[nn.Module], Residual]:
     """Return ``wrap(sublayer)``: the sub-layer inside a :class:`Residual` with this layer's settings.
 
-    Every sub-layer of a layer gets the same residual dropout, norm placement, epsilon and
-    kernel choice; only what it wraps differs.
+    Every sub-layer of a layer gets the same residual dropout, norm placement, epsilon,
+    kernel choice and ablation switches; only what it wraps differs.
     """
-    boolean("norm_first", norm_first)
-    boolean("fast", fast)
-    return functools.partial(Residual, d_model, norm_first=norm_first, dropout=dropout, eps=eps, fast=fast)
+    for name, value in (("norm_first", norm_first), ("fast", fast), ("residual", residual),
+                        ("layer_norm", layer_norm)):
+        boolean(name, value)
+    return functools.partial(Residual, d_model, norm_first=norm_first, dropout=dropout, eps=eps, fast=fast,
+                             residual=residual, layer_norm=layer_norm)
 
 
 def _detached(weights: Tensor | None) -> Tensor | None:
@@ -264,6 +287,8 @@ class EncoderLayer(nn.Module):
         Fused attention and LayerNorm kernels; then no attention weights are kept.
     eps : float, default 1e-5
         LayerNorm epsilon.
+    scale_scores, residual, layer_norm : bool, default True
+        The ablation switches of :class:`TransformerConfig`.
 
     Attributes
     ----------
@@ -281,11 +306,14 @@ class EncoderLayer(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1,
                  norm_first: bool = False, *, activation: str = "relu", fast: bool = False,
-                 eps: float = 1e-5):
+                 eps: float = 1e-5, scale_scores: bool = True, residual: bool = True,
+                 layer_norm: bool = True):
         super().__init__()
         dropout = probability("dropout", dropout)
-        residual = _residual_maker(d_model, norm_first, dropout, eps, fast)
-        self.self_attn = residual(SelfAttentionSublayer(d_model, num_heads, dropout, fast=fast))
+        attention = functools.partial(SelfAttentionSublayer, d_model, num_heads, dropout, fast=fast,
+                                      scale_scores=scale_scores)
+        residual = _residual_maker(d_model, norm_first, dropout, eps, fast, residual, layer_norm)
+        self.self_attn = residual(attention())
         self.ffn = residual(PositionwiseFFN(d_model, d_ff, dropout, activation))
         self.norm_first = norm_first
         self.self_attn_weights: Tensor | None = None
@@ -357,6 +385,8 @@ class DecoderLayer(nn.Module):
     activation : {"relu", "gelu"}, default "relu"
     fast : bool, default False
     eps : float, default 1e-5
+    scale_scores, residual, layer_norm : bool, default True
+        The ablation switches of :class:`TransformerConfig`.
 
     Attributes
     ----------
@@ -373,12 +403,16 @@ class DecoderLayer(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1,
                  norm_first: bool = False, *, activation: str = "relu", fast: bool = False,
-                 eps: float = 1e-5):
+                 eps: float = 1e-5, scale_scores: bool = True, residual: bool = True,
+                 layer_norm: bool = True):
         super().__init__()
         dropout = probability("dropout", dropout)
-        residual = _residual_maker(d_model, norm_first, dropout, eps, fast)
-        self.self_attn = residual(SelfAttentionSublayer(d_model, num_heads, dropout, fast=fast))
-        self.cross_attn = residual(CrossAttentionSublayer(d_model, num_heads, dropout, fast=fast))
+        attention = functools.partial(SelfAttentionSublayer, d_model, num_heads, dropout, fast=fast,
+                                      scale_scores=scale_scores)
+        residual = _residual_maker(d_model, norm_first, dropout, eps, fast, residual, layer_norm)
+        self.self_attn = residual(attention())
+        self.cross_attn = residual(CrossAttentionSublayer(d_model, num_heads, dropout, fast=fast,
+                                                          scale_scores=scale_scores))
         self.ffn = residual(PositionwiseFFN(d_model, d_ff, dropout, activation))
         self.norm_first = norm_first
         self.self_attn_weights: Tensor | None = None
@@ -517,7 +551,37 @@ def _layer_from_torch(cls: type[nn.Module], layer: nn.Module, kind: type[nn.Modu
 def _layer_kwargs(config: TransformerConfig) -> dict:
     return dict(d_model=config.d_model, num_heads=config.num_heads, d_ff=config.d_ff,
                 dropout=config.dropout, norm_first=config.norm_first,
-                activation=config.activation, fast=config.fast)
+                activation=config.activation, fast=config.fast, scale_scores=config.scale_scores,
+                residual=config.residual, layer_norm=config.layer_norm)
+
+
+def _final_norm(config: TransformerConfig) -> LayerNorm | None:
+    """The final LayerNorm of a pre-LN stack; None for post-LN or without LayerNorms."""
+    return LayerNorm(config.d_model, fast=config.fast) if config.norm_first and config.layer_norm else None
+
+
+class _NoPositions(nn.Module):
+    """``positional="none"``: no position information, only the dropout the encoding would apply.
+
+    ``forward(x, offset=0)`` as :class:`~course_lib.positional.PositionalEncoding`'s, so
+    that the model and the key/value cache need no special case.
+    """
+
+    def __init__(self, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        return self.dropout(x)
+
+
+def _positional(config: TransformerConfig) -> nn.Module:
+    """The module that adds positions to the embeddings, as ``config.positional`` says."""
+    if config.positional == "learned":
+        return LearnedPositionalEmbedding(config.d_model, config.max_len, config.dropout)
+    if config.positional == "none":
+        return _NoPositions(config.dropout)
+    return PositionalEncoding(config.d_model, config.max_len, config.dropout)
 
 
 def _check_config(config) -> None:
@@ -546,7 +610,7 @@ class Encoder(nn.Module):
         super().__init__()
         _check_config(config)
         self.layers = nn.ModuleList(EncoderLayer(**_layer_kwargs(config)) for _ in range(config.num_layers))
-        self.norm = LayerNorm(config.d_model, fast=config.fast) if config.norm_first else None
+        self.norm = _final_norm(config)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """Encode ``x`` (B, S, d_model) with source mask ``mask`` (e.g. (B, 1, S)); returns (B, S, d_model)."""
@@ -572,7 +636,7 @@ class Decoder(nn.Module):
         super().__init__()
         _check_config(config)
         self.layers = nn.ModuleList(DecoderLayer(**_layer_kwargs(config)) for _ in range(config.num_layers))
-        self.norm = LayerNorm(config.d_model, fast=config.fast) if config.norm_first else None
+        self.norm = _final_norm(config)
 
     def forward(self, x: Tensor, memory: Tensor, self_mask: Tensor | None = None,
                 cross_mask: Tensor | None = None, *, cache: KVCache | None = None) -> Tensor:
@@ -672,7 +736,8 @@ class Transformer(nn.Module):
         ``E[ids] · √d_model``; the same module when ``config.tie_embeddings``.
     positional : PositionalEncoding
         Sinusoids added to the embeddings, then dropout; shared by both sides (it has no
-        parameters).
+        parameters). A :class:`~course_lib.positional.LearnedPositionalEmbedding` (shared
+        too) or dropout alone when ``config.positional`` says so.
     encoder : Encoder
     decoder : Decoder
     output_projection : OutputProjection
@@ -695,7 +760,7 @@ class Transformer(nn.Module):
         self.src_embed, self.tgt_embed, self.output_projection = build_embeddings(
             config.d_model, src_vocab_size=V, tgt_vocab_size=V,
             shared_vocab=config.tie_embeddings, tie_output=config.tie_embeddings)
-        self.positional = PositionalEncoding(config.d_model, config.max_len, config.dropout)
+        self.positional = _positional(config)
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 import course_lib
 from course_lib import attention, complexity, decoding, embedding, ffn, masks, multihead, norm, numpy_ref
-from course_lib import bert, gpt, i18n, positional, transformer
+from course_lib import bert, gpt, i18n, positional, rnn, transformer
 from course_lib.data import batches, referents, spelling, splits, vocab
 
 EXCLUDED = {
@@ -224,7 +224,8 @@ TABLE: dict[str, list[Case] | Exempt] = {
     ],
     "norm.Residual": [
         Case(norm.Residual, dict(d_model=4, sublayer=torch.nn.Identity(), norm_first=False, dropout=0.0),
-             [*size("d_model"), ("sublayer", None, NAMED), ("norm_first", 1, NAMED), *prob("dropout")]),
+             [*size("d_model"), ("sublayer", None, NAMED), ("norm_first", 1, NAMED), *prob("dropout"),
+              ("residual", 0, NAMED), ("layer_norm", "off", NAMED)]),
         Case(_module_call(lambda: norm.Residual(4, torch.nn.Identity(), False)), dict(x=x4),
              [*tens("x", x4), ("x", torch.randn(2, 5), NAMED)]),
     ],
@@ -303,12 +304,36 @@ TABLE: dict[str, list[Case] | Exempt] = {
     "complexity.AttentionClassifier": [Case(complexity.AttentionClassifier, dict(vocab=5, d_model=4, max_len=8, num_heads=2),
                                             [*size("vocab"), *size("d_model"), *size("max_len"), *size("num_heads"),
                                              ("num_heads", 3, NAMED)])],
+    # ---------------------------------------------------------------- rnn
+    "rnn.RNNConfig": [Case(rnn.RNNConfig, dict(vocab_size=12, d_model=8),
+                           [*size("vocab_size"), *size("d_model"), *size("num_layers"), *prob("dropout"),
+                            ("attention", 1, NAMED), ("tie_embeddings", None, NAMED), ("pad_id", 12, NAMED),
+                            ("pad_id", -1, NAMED)])],
+    "rnn.RNNSeq2Seq": [
+        Case(rnn.RNNSeq2Seq, dict(config=rnn.RNNConfig(vocab_size=12, d_model=8)),
+             [("config", None, NAMED), ("config", transformer.TransformerConfig(**CONFIG), NAMED)]),
+        Case(_module_call(lambda: rnn.RNNSeq2Seq(rnn.RNNConfig(vocab_size=12, d_model=8, attention=True))),
+             dict(src=ids, tgt_in=ids),
+             [("src", ids.tolist(), NAMED), ("src", None, NAMED), ("src", ids.float(), NAMED), ("src", ids[0], NAMED),
+              ("src", ids + 12, NAMED), ("tgt_in", ids.float(), NAMED), ("tgt_in", ids - 1, NAMED),
+              ("src_mask", torch.ones(2, 1, 3), NAMED), ("src_mask", torch.ones(2, 3, dtype=torch.bool), NAMED),
+              ("tgt_mask", torch.ones(3, 3), NAMED)]),
+        Case(_module_call(lambda: rnn.RNNSeq2Seq(rnn.RNNConfig(vocab_size=12, d_model=8)), "decode"),
+             dict(tgt_in=ids, memory=x8),
+             [*tens("memory", x8, ndim=x8[0]), ("memory", torch.randn(2, 3, 4), NAMED),
+              ("memory_mask", torch.ones(2, 1, 4, dtype=torch.bool), NAMED)]),
+    ],
+    "rnn.width_for_parameter_count": [Case(rnn.width_for_parameter_count,
+                                           dict(target=5000, config=rnn.RNNConfig(vocab_size=12)),
+                                           [*size("target"), ("config", None, NAMED)])],
     # ---------------------------------------------------------------- transformer
     "transformer.TransformerConfig": [Case(transformer.TransformerConfig, dict(CONFIG),
                                            [*size("vocab_size"), *size("d_model"), *size("num_heads"), *size("d_ff"),
                                             *size("num_layers"), *size("max_len"), *prob("dropout"), ("d_model", 7, NAMED),
                                             ("norm_first", 1, NAMED), ("activation", "tanh", NAMED), ("pad_id", -1, NAMED),
-                                            ("pad_id", 12, NAMED), ("fast", None, NAMED)])],
+                                            ("pad_id", 12, NAMED), ("fast", None, NAMED), ("positional", "rope", NAMED),
+                                            ("scale_scores", 1, NAMED), ("layer_norm", None, NAMED),
+                                            ("residual", "no", NAMED)])],
     "transformer.SelfAttentionSublayer": [
         Case(transformer.SelfAttentionSublayer, dict(d_model=8, num_heads=2), [*size("d_model"), *size("num_heads")]),
         Case(_module_call(lambda: transformer.SelfAttentionSublayer(8, 2)), dict(x=x8),

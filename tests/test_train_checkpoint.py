@@ -18,7 +18,7 @@ _LAYOUT = {"format", "config", "step", "model", "optimizer", "scheduler", "rng",
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.pt"
-    T.save_checkpoint(path, {"format": "course_lib.train/2", "step": 1})
+    T.save_checkpoint(path, {"format": "course_lib.train/3", "step": 1})
     real_save = torch.save
 
     def crash_midway(obj, f, *args, **kwargs):
@@ -29,7 +29,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", crash_midway)
     with pytest.raises(OSError, match="disk full"):
-        T.save_checkpoint(path, {"format": "course_lib.train/2", "step": 2})
+        T.save_checkpoint(path, {"format": "course_lib.train/3", "step": 2})
     monkeypatch.undo()
     assert torch.load(path, weights_only=True)["step"] == 1  # the previous checkpoint is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]  # no temporary file left

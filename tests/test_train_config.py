@@ -129,6 +129,10 @@ _BAD = [
     ("model.fast", None, r"^fast=None; expected True or False"),
     ("model.pad_id", 3, r"^model\.pad_id=3; expected Vocab\.PAD=0"),
     ("model.pad_id", -1, r"^pad_id=-1; expected an int in \[0, vocab_size=52\)"),
+    ("model.positional", "rope", r"^positional='rope'; expected one of 'sinusoidal', 'learned', 'none'"),
+    ("model.scale_scores", "no", r"^scale_scores='no'; expected True or False"),
+    ("model.layer_norm", 0, r"^layer_norm=0; expected True or False"),
+    ("model.residual", None, r"^residual=None; expected True or False"),
 ]
 
 

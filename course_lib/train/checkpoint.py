@@ -32,7 +32,9 @@ class CheckpointError(RuntimeError):
 
 
 # Format 2: the output layer is ``output_projection`` (was ``generator`` in format 1).
-_FORMAT = "course_lib.train/2"
+# Format 3: the model config has the ablation switches (positional, scale_scores,
+# layer_norm, residual); a format-2 file's config lacks them.
+_FORMAT = "course_lib.train/3"
 #: Fields a resumed run may change: they do not alter the trajectory of the weights.
 RESUMABLE_CHANGES = frozenset({"steps", "out", "device", "eval_every", "eval_size", "target_exact",
                                "progress", "peak_tflops", "compile", "amp"})

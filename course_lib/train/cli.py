@@ -28,6 +28,7 @@ from course_lib.train.config import PRESETS, TrainConfig, apply_overrides, confi
 from course_lib.train.evaluation import attention_maps, evaluate
 from course_lib.train.folder import RunFolderError
 from course_lib.train.loop import TrainingDiverged, TrainResult, train
+from course_lib.transformer import Transformer
 
 
 # --------------------------------------------------------------------------- command line
@@ -44,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
                         help="starting configuration (default: gpu if CUDA is available, else tiny)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a TrainConfig or TransformerConfig field (repeatable), "
-                             "e.g. --set d_model=64 --set lr=1e-3")
+                        help="override a TrainConfig or model field (repeatable), "
+                             "e.g. --set d_model=64 --set lr=1e-3; --set model=rnn or rnn_attention "
+                             "trains a GRU encoder-decoder of the same size instead")
     parser.add_argument("--steps", type=int, help="optimizer steps (same as --set steps=N)")
     parser.add_argument("--batch-size", type=int, help="pairs per step over all processes")
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
@@ -164,26 +166,28 @@ def report(result: TrainResult, *, count: int = 5) -> list[str]:
 
 
 def _save_figures(result: TrainResult, splits: Splits, out: Path) -> list[Path]:
-    """Write ``curves.png`` and ``attention.png`` of a finished run into ``out``; return their paths."""
+    """Write ``curves.png`` and ``attention.png`` of a finished run into ``out``; return their paths.
+
+    An RNN (:mod:`course_lib.rnn`) has no multi-head maps: it gets ``curves.png`` only.
+    """
     import matplotlib.pyplot as plt
 
     from course_lib.viz import attention_grid, training_curves
 
     config = result.config
-    number = next((n for n in splits.test_zero_heavy if n >= 100_000), splits.test_zero_heavy[0])
-    maps = attention_maps(result.model, number, direction=config.direction)
-    cross = maps.cross[-1]  # (H, T, S)
     # Files only: with interactive mode off no window opens, whatever the backend, and
     # savefig renders a PNG itself; the backend and the interactive state are left as they were.
     with plt.ioff():
-        figures = {
-            "curves.png": training_curves(result.metrics, losses=result.losses, title="course-train"),
-            "attention.png": attention_grid(
+        figures = {"curves.png": training_curves(result.metrics, losses=result.losses, title="course-train")}
+        if isinstance(result.model, Transformer):
+            number = next((n for n in splits.test_zero_heavy if n >= 100_000), splits.test_zero_heavy[0])
+            maps = attention_maps(result.model, number, direction=config.direction)
+            cross = maps.cross[-1]  # (H, T, S)
+            figures["attention.png"] = attention_grid(
                 cross, titles=[tr(f"head {h}", f"头 {h}") for h in range(cross.shape[0])], annotate=False,
                 x_labels=maps.src_tokens, y_labels=maps.tgt_tokens, ncols=2,
                 suptitle=tr(f"{number:,}: cross-attention of the last decoder layer",
-                            f"{number:,}：最后一个解码器层的交叉注意力")),
-        }
+                            f"{number:,}：最后一个解码器层的交叉注意力"))
         for name, fig in figures.items():
             fig.savefig(out / name, dpi=100)
             plt.close(fig)

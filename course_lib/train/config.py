@@ -20,7 +20,9 @@ import torch
 
 from course_lib._validate import boolean, fail, integer, one_of, positive, positive_int, probability, real
 from course_lib.data import JOINT_VOCAB, Vocab
-from course_lib.transformer import TransformerConfig
+from course_lib.embedding import parameter_count
+from course_lib.rnn import RNNConfig, RNNSeq2Seq, width_for_parameter_count
+from course_lib.transformer import Transformer, TransformerConfig
 
 
 # --------------------------------------------------------------------------- configuration
@@ -39,7 +41,9 @@ class TrainConfig:
 
     Parameters
     ----------
-    model : TransformerConfig
+    model : TransformerConfig or RNNConfig
+        The Transformer, or one of the GRU encoder–decoders of :mod:`course_lib.rnn`
+        (``--set model=rnn`` / ``model=rnn_attention``).
         The model; ``vocab_size`` must be ``len(JOINT_VOCAB)`` (52) for this task.
     steps : int
         Optimizer steps to train for (counted from the start, across resumes).
@@ -88,7 +92,7 @@ class TrainConfig:
         field is checked when the config is built (:meth:`validate`).
     """
 
-    model: TransformerConfig = field(default_factory=_tiny_model)
+    model: TransformerConfig | RNNConfig = field(default_factory=_tiny_model)
     steps: int = 3000
     batch_size: int = 64
     lr: float = 3e-3
@@ -172,9 +176,9 @@ _DEVICE = re.compile(r"cpu|mps|cuda(:\d+)?")
 
 
 def _check_model(model: object, direction: str) -> None:
-    """The model: a valid :class:`TransformerConfig` that fits the number task in ``direction``."""
-    if not isinstance(model, TransformerConfig):
-        raise fail("model", model, "a TransformerConfig")
+    """The model: a valid :class:`TransformerConfig` (or :class:`RNNConfig`) that fits the number task."""
+    if not isinstance(model, TransformerConfig | RNNConfig):
+        raise fail("model", model, "a TransformerConfig or an RNNConfig")
     model.__post_init__()  # its own checks again: its fields may have changed since it was built
     if model.vocab_size != len(JOINT_VOCAB):
         raise fail("model.vocab_size", model.vocab_size,
@@ -182,7 +186,7 @@ def _check_model(model: object, direction: str) -> None:
     if model.pad_id != Vocab.PAD:
         raise fail("model.pad_id", model.pad_id, f"Vocab.PAD={Vocab.PAD} (the task's padding id)")
     needed = 2 * _LONGEST_SOURCE[direction] + 2
-    if model.max_len < needed:
+    if isinstance(model, TransformerConfig) and model.max_len < needed:  # an RNN has no length limit
         raise fail("model.max_len", model.max_len,
                    f"at least {needed} for {direction}: evaluation decodes up to 2 * {_LONGEST_SOURCE[direction]} "
                    "+ 2 tokens")
@@ -276,13 +280,41 @@ def _parse_value(text: str, kind, key: str):
     return text
 
 
+#: The values of ``--set model=...``.
+MODEL_KINDS = ("transformer", "rnn", "rnn_attention")
+
+
+def build_model(config: TransformerConfig | RNNConfig) -> Transformer | RNNSeq2Seq:
+    """The model a :class:`TrainConfig`'s ``model`` field describes, freshly initialised."""
+    if isinstance(config, RNNConfig):
+        return RNNSeq2Seq(config)
+    return Transformer(config)
+
+
+def _switch_model(model: TransformerConfig | RNNConfig, kind: str) -> TransformerConfig | RNNConfig:
+    """``--set model=kind``: an RNN gets the current Transformer's parameter count."""
+    kind = one_of("--set model", kind, MODEL_KINDS)
+    if kind == "transformer":
+        return model if isinstance(model, TransformerConfig) else _tiny_model()
+    attention = kind == "rnn_attention"
+    if isinstance(model, RNNConfig):
+        return dataclasses.replace(model, attention=attention)
+    rnn = RNNConfig(vocab_size=model.vocab_size, dropout=model.dropout, tie_embeddings=model.tie_embeddings,
+                    pad_id=model.pad_id, attention=attention)
+    with torch.device("meta"):  # counted without memory
+        target = parameter_count(Transformer(model))
+    return dataclasses.replace(rnn, d_model=width_for_parameter_count(target, rnn))
+
+
 def apply_overrides(config: TrainConfig, overrides: Sequence[str]) -> TrainConfig:
     """Apply ``key=value`` overrides to a config, typed by the dataclass annotations.
 
     A key names a :class:`TrainConfig` field (``lr=1e-3``, ``betas=0.9,0.99``,
     ``target_exact=none``) or a :class:`~course_lib.transformer.TransformerConfig` field,
     bare or as ``model.<field>`` (``d_model=64``, ``model.norm_first=false``). Both configs
-    re-validate their values.
+    re-validate their values. ``model=rnn`` or ``model=rnn_attention`` (or ``transformer``)
+    first replaces the model by a GRU encoder–decoder (:mod:`course_lib.rnn`) with as many
+    parameters as the Transformer it replaces; the other model keys then name its fields.
 
     Parameters
     ----------
@@ -302,7 +334,12 @@ def apply_overrides(config: TrainConfig, overrides: Sequence[str]) -> TrainConfi
         value of the wrong type.
     """
     train_types = typing.get_type_hints(TrainConfig)
-    model_types = typing.get_type_hints(TransformerConfig)
+    model = config.model
+    for item in overrides:  # the kind of model first: it decides which model keys exist
+        key, _, text = item.partition("=")
+        if key.strip() == "model":
+            model = _switch_model(model, text.strip())
+    model_types = typing.get_type_hints(type(model))
     train_changes: dict = {}
     model_changes: dict = {}
     for item in overrides:
@@ -310,6 +347,8 @@ def apply_overrides(config: TrainConfig, overrides: Sequence[str]) -> TrainConfi
         key = key.strip()
         if not sep or not key:
             raise fail("--set", item, "key=value")
+        if key == "model":
+            continue
         bare = key.removeprefix("model.")
         if key != bare or (bare in model_types and bare not in train_types):
             if bare not in model_types:
@@ -320,7 +359,7 @@ def apply_overrides(config: TrainConfig, overrides: Sequence[str]) -> TrainConfi
         else:
             known = sorted((set(train_types) - {"model"}) | set(model_types))
             raise fail("--set key", key, f"a known key, one of {known}")
-    model = dataclasses.replace(config.model, **model_changes)
+    model = dataclasses.replace(model, **model_changes)
     return dataclasses.replace(config, model=model, **train_changes)
 
 

@@ -35,10 +35,11 @@ from course_lib._validate import boolean, fail
 from course_lib.data import Splits, Vocab, make_splits
 from course_lib.train.batches import BatchStream
 from course_lib.train.checkpoint import restore_run_checkpoint, save_run_checkpoint
-from course_lib.train.config import TrainConfig, pick_device
+from course_lib.train.config import TrainConfig, build_model, pick_device
 from course_lib.train.evaluation import evaluate
 from course_lib.train.folder import claim_run_folder, write_atomically
 from course_lib.train.recipe import estimate_mfu, label_smoothed_loss, model_flops, noam_lr, peak_flops
+from course_lib.rnn import RNNSeq2Seq
 from course_lib.transformer import Transformer
 
 
@@ -51,7 +52,7 @@ class TrainResult:
 
     Attributes
     ----------
-    model : Transformer
+    model : Transformer or RNNSeq2Seq
         The trained model (unwrapped from DDP / ``torch.compile``), in eval mode.
     config : TrainConfig
     losses : list of float
@@ -63,7 +64,7 @@ class TrainResult:
     device : torch.device
     """
 
-    model: Transformer
+    model: Transformer | RNNSeq2Seq
     config: TrainConfig
     losses: list[float]
     metrics: list[dict]
@@ -78,7 +79,7 @@ class TrainingDiverged(RuntimeError):
 def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
           on_step: Callable[[int], None] | None = None,
           on_eval: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train a :class:`~course_lib.transformer.Transformer` on the number-translation task.
+    """Train a :class:`~course_lib.transformer.Transformer` (or an RNN of :mod:`course_lib.rnn`) on the number task.
 
     Each step draws a batch (:class:`BatchStream`), computes :func:`label_smoothed_loss`
     on the non-padding target tokens, backpropagates, clips the gradient norm, and takes
@@ -193,7 +194,7 @@ class _Run:
     ckpt_path: Path | None
     splits: Splits
     stream: BatchStream
-    model: Transformer  # the bare model: what is evaluated and saved
+    model: Transformer | RNNSeq2Seq  # the bare model: what is evaluated and saved
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     amp: bool  # bf16 autocast (CUDA only)
@@ -237,7 +238,7 @@ def _setup(config: TrainConfig, *, rank: int, world: int, device: torch.device) 
     stream = BatchStream(splits.train, batch_size=config.batch_size, seed=config.seed,
                          direction=config.direction, rank=rank, world_size=world)
     torch.manual_seed(config.seed)
-    model = Transformer(config.model).to(device)
+    model = build_model(config.model).to(device)
     # The paper's schedule, scaled so that its peak (at step = warmup) is config.lr.
     factor = config.lr * math.sqrt(config.model.d_model * config.warmup_steps)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1.0, betas=tuple(config.betas), eps=config.eps,

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from course_lib._validate import integer, one_of, positive, positive_int, real, shape_error, tensor
+from course_lib.rnn import RNNConfig
 from course_lib.transformer import TransformerConfig
 
 
@@ -99,7 +100,7 @@ def noam_lr(step: int, *, d_model: int, warmup: int, factor: float = 1.0) -> flo
 # --------------------------------------------------------------------------- FLOPs and MFU
 
 
-def model_flops(config: TransformerConfig, *, src_len, tgt_len):
+def model_flops(config: TransformerConfig | RNNConfig, *, src_len, tgt_len):
     """FLOPs of one training step (forward and backward) on one (source, target) pair.
 
     Counted as the matrix multiplications a forward pass does, times 3 (the backward pass
@@ -122,9 +123,14 @@ def model_flops(config: TransformerConfig, *, src_len, tgt_len):
     the saving a causal mask could bring (fused kernels skip masked blocks; we count the
     full square, as PaLM does). Padding is not counted: pass each pair's real lengths.
 
+    For an :class:`~course_lib.rnn.RNNConfig` the same rule counts the GRUs' matmuls
+    (``3·(d_in·d + d²)`` per token and layer; the first decoder layer reads ``2d``) and,
+    with attention, per decoder step the query and the ``S`` key projections (recomputed
+    at every step) and ``2·S·d`` for the scores and the context.
+
     Parameters
     ----------
-    config : TransformerConfig
+    config : TransformerConfig or RNNConfig
     src_len, tgt_len : int or Tensor of int, broadcastable
         Real source length and decoder input length; tensors give one count per pair.
 
@@ -133,6 +139,8 @@ def model_flops(config: TransformerConfig, *, src_len, tgt_len):
     int or Tensor
         Training FLOPs of each pair.
     """
+    if isinstance(config, RNNConfig):
+        return _rnn_flops(config, src_len, tgt_len)
     d, d_ff, n, V = config.d_model, config.d_ff, config.num_layers, config.vocab_size
     S, T = src_len, tgt_len
     # Multiply-adds (each 2 FLOPs) of one forward pass. Cross-attention's key and value
@@ -142,6 +150,15 @@ def model_flops(config: TransformerConfig, *, src_len, tgt_len):
                + (n * (6 * d * d + 2 * d * d_ff) + V * d) * T)  # decoder: the rest; output projection
     attention = 2 * n * d * (S * S + T * T + T * S)  # QKᵀ and weights·V: 2·d per (query, key) pair
     return 3 * 2 * (weights + attention)  # backward = 2 × forward
+
+
+def _rnn_flops(config: RNNConfig, S, T):
+    """:func:`model_flops` of an :class:`~course_lib.rnn.RNNSeq2Seq`."""
+    d, n, V = config.d_model, config.num_layers, config.vocab_size
+    encoder = n * 6 * d * d * S  # each layer: 3 gates, input and hidden matmuls
+    decoder = (9 * d * d + (n - 1) * 6 * d * d + V * d) * T  # first layer reads [embedding, context]
+    attention = (d * d + S * d * d + 2 * S * d) * T if config.attention else 0
+    return 3 * 2 * (encoder + decoder + attention)
 
 
 #: Dense peak throughput in TFLOP/s for bf16/fp16 matmuls, by substring of the device name
