@@ -42,7 +42,7 @@ CODE = {"weights", "out", "ids", "beam", "token", "score", "(beam, token, score)
         "rnn", "lstm", "gru", "transformer", "kind", "recurrent", "convolutional", "tanh", "activation", "relu",
         "gelu", "mean", "loss", "mask", "lengths", "ok", "none", "gamma", "beta", "weight", "bias",
         "interleaved", "sin", "cos", "halves", "rates", "memory", "sca", "decoder", "queries from memory",
-        "FFN", "normalised memory"}
+        "FFN", "normalised memory", "meta"}
 
 
 def _english(text: str) -> bool:

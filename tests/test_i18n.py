@@ -395,3 +395,12 @@ def test_the_chinese_edition_is_complete_and_current():
     problems = [line for page in tool.pages() for line in tool.problems(page)]
     problems += tool.caption_problems()
     assert not problems, "python tools/i18n.py status:\n" + "\n".join(problems)
+
+
+def test_every_exercise_notebook_has_a_current_chinese_twin():
+    """Each solutions/ notebook has its table (so exercises/zh/ has its twin), current."""
+    solutions = sorted((ROOT / "solutions").glob("*.ipynb"))
+    problems = [line for page in solutions for line in tool.problems(page)]
+    assert not problems, "\n".join(problems)
+    assert sorted(p.name for p in (ROOT / "exercises" / "zh").glob("*.ipynb")) == \
+        [p.name for p in solutions]
