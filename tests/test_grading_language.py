@@ -308,6 +308,9 @@ def graded(tmp_path_factory):
             futures["zh exercise"] = pool.submit(_course_grade, [str(CHINESE[0]), "--lang", "zh"],
                                                  _environment(LANG="C.UTF-8"), folder / "zh.json")
             futures["zh notebook"] = pool.submit(_run_as_a_learner, CHINESE[0], folder / "ran.ipynb")
+            solution = ZH_SOLUTIONS / CHINESE[0].name
+            futures["zh solution"] = pool.submit(_course_grade, [str(solution), "--lang", "zh"],
+                                                 _environment(LANG="C.UTF-8"), folder / "zh-solution.json")
         return {name: future.result() for name, future in futures.items()}
 
 
@@ -347,6 +350,7 @@ sys.modules["i18n_tool"] = tool  # dataclasses look their module up there
 _spec.loader.exec_module(tool)
 
 CHINESE = sorted((ROOT / "exercises" / "zh").glob("*.ipynb"))
+ZH_SOLUTIONS = ROOT / "solutions" / "zh"  # the tables, and the Chinese solution notebooks made from them
 
 
 def _each_chinese():
@@ -378,6 +382,29 @@ def test_a_chinese_exercise_is_the_english_one_with_chinese_text(path):
     assert re.search(rf"course-grade exercises/zh/{re.escape(path.name)} --lang zh(`|\n)", first.source)
 
 
+@pytest.mark.parametrize("path", _each_chinese())
+def test_a_chinese_solution_is_the_english_one_with_the_chinese_exercises_text(path):
+    zh, en, exercise = (nbformat.read(p, as_version=4) for p in
+                        (ZH_SOLUTIONS / path.name, ROOT / "solutions" / path.name, path))
+    assert zh.metadata["course_language"] == "zh" and zh.metadata["course"] == en.metadata["course"]
+    assert [c.id for c in zh.cells] == [c.id for c in en.cells] == [c.id for c in exercise.cells]
+    setup = [a for a, b in zip(zh.cells, en.cells) if a.cell_type == "code" and a.source != b.source]
+    assert len(setup) == 1 and setup[0].source.endswith("\n\n" + exercises.SETUP_CHINESE)
+    assert any(exercises.BEGIN in c.source for c in zh.cells)  # the solutions are there
+    for a, b in zip(zh.cells, exercise.cells):  # the text is the Chinese exercise's
+        assert a.cell_type == b.cell_type and (a.cell_type == "code" or a.source == b.source)
+    assert exercises.render(exercises.strip_solutions(zh, path.name)) == path.read_text(encoding="utf-8")
+
+
+def test_course_grade_gives_a_chinese_solution_full_marks_in_chinese(graded):
+    if not CHINESE:
+        pytest.skip("no Chinese exercise notebooks yet")
+    stdout, report = graded["zh solution"]
+    assert report["graded"] and report["points"] == report["max_points"] > 0, report
+    assert all(e["passed"] for e in report["exercises"]) and not report["problems"]
+    assert "通过" in stdout and "未通过" not in stdout and "PASS" not in stdout
+
+
 def _solution_and_table(folder: Path) -> None:
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Task", id="aaaa0001"),
@@ -394,17 +421,20 @@ def test_make_exercises_writes_checks_and_removes_the_chinese_notebooks(tmp_path
     solutions, generated = tmp_path / "solutions", tmp_path / "exercises"
     _solution_and_table(solutions)
     assert exercises.main([str(solutions), str(generated)]) == 0
-    zh = generated / "zh" / "01_a.ipynb"
+    zh, solution = generated / "zh" / "01_a.ipynb", solutions / "zh" / "01_a.ipynb"
     text = zh.read_text(encoding="utf-8")
     assert "# 任务" in text and "raise NotImplementedError" in text and "return 1" not in text
     assert 'set_language(\\"zh\\")' in text
+    solved = solution.read_text(encoding="utf-8")
+    assert "# 任务" in solved and "return 1" in solved and 'set_language(\\"zh\\")' in solved
     assert exercises.main([str(solutions), str(generated), "--check"]) == 0
     zh.write_text(text.replace("任务", "改过"), encoding="utf-8")
     assert exercises.main([str(solutions), str(generated), "--check"]) == 1
     assert "zh/01_a.ipynb" in capsys.readouterr().err
     (solutions / "zh" / "01_a.md").unlink()  # no table: its Chinese notebook is stale
     assert exercises.main([str(solutions), str(generated)]) == 0
-    assert not zh.exists() and (generated / "01_a.ipynb").exists()
+    assert not zh.exists() and not solution.exists() and (generated / "01_a.ipynb").exists()
+    assert (solutions / "01_a.ipynb").exists()  # the source itself is never touched
 
 
 def test_a_solution_without_the_setup_import_cannot_get_a_chinese_twin(tmp_path):

@@ -25,6 +25,9 @@ stripped the same way, with the same nbgrader metadata, and one line added to th
 cell, ``set_language("zh")``, so that ``check`` prints its verdicts in Chinese there
 (:mod:`course_lib.grading.language` says why the notebook declares its language).
 ``course-grade`` grades it exactly as the English one: the registry goes by the file name.
+The same table gives the Chinese solution notebook, ``solutions/zh/NN_slug.ipynb`` (the
+English solution's code with that one line added, and the Chinese text), for a teacher who
+reads Chinese; it is generated, like the exercises, and never edited by hand.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import nbjson
 
-__all__ = ["BEGIN", "END", "strip_solutions", "chinese_exercise", "render", "regenerate", "main"]
+__all__ = ["BEGIN", "END", "strip_solutions", "chinese_solution", "chinese_exercise", "render", "regenerate",
+           "main"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -174,8 +178,8 @@ def _i18n():
     return sys.modules[name]
 
 
-def chinese_exercise(nb: nbformat.NotebookNode, table: Path, name: str = "notebook") -> nbformat.NotebookNode:
-    """The Chinese exercise notebook: ``nb``'s text cells from ``table``, then :func:`strip_solutions`.
+def chinese_solution(nb: nbformat.NotebookNode, table: Path, name: str = "notebook") -> nbformat.NotebookNode:
+    """The Chinese solution notebook: ``nb``'s text cells from ``table``, its code ``nb``'s.
 
     Parameters
     ----------
@@ -189,8 +193,8 @@ def chinese_exercise(nb: nbformat.NotebookNode, table: Path, name: str = "notebo
     Returns
     -------
     NotebookNode
-        The exercise in Chinese, with ``metadata.course_language = "zh"`` and a setup cell
-        that calls ``set_language("zh")``.
+        The solution in Chinese, with ``metadata.course_language = "zh"`` and a setup cell
+        that also calls ``set_language("zh")``; every other code cell is ``nb``'s, unchanged.
 
     Raises
     ------
@@ -206,12 +210,21 @@ def chinese_exercise(nb: nbformat.NotebookNode, table: Path, name: str = "notebo
         if SETUP_IMPORT in lines:
             lines[lines.index(SETUP_IMPORT)] = SETUP_IMPORT + ", set_language"
             cell.source = "\n".join(lines + ["", SETUP_CHINESE])
-            return strip_solutions(out, name)
+            return out
     raise ValueError(f"{name}: no code cell has the line {SETUP_IMPORT!r} (the setup cell)")
 
 
+def chinese_exercise(nb: nbformat.NotebookNode, table: Path, name: str = "notebook") -> nbformat.NotebookNode:
+    """The Chinese exercise notebook: :func:`chinese_solution`, then :func:`strip_solutions`.
+
+    Takes the arguments of :func:`chinese_solution` and raises what it raises; returns the
+    exercise in Chinese, solutions stripped, with nbgrader's metadata.
+    """
+    return strip_solutions(chinese_solution(nb, table, name), name)
+
+
 def _generated(solutions: Path, exercises: Path) -> dict[Path, str]:
-    """Every exercise notebook ``solutions`` gives, by path under ``exercises``: its text."""
+    """Every notebook ``solutions`` gives (exercises, Chinese exercises, Chinese solutions), by path: its text."""
     out = {}
     for source in sorted(solutions.glob("*.ipynb")):
         nb = _read(source)
@@ -219,16 +232,18 @@ def _generated(solutions: Path, exercises: Path) -> dict[Path, str]:
         table = solutions / ZH / (source.stem + ".md")
         if table.is_file():
             out[exercises / ZH / source.name] = render(chinese_exercise(nb, table, str(source)))
+            out[solutions / ZH / source.name] = render(chinese_solution(nb, table, str(source)))
     return out
 
 
-def regenerate(solutions: Path, exercises: Path, *, check: bool = False) -> list[str]:
+def regenerate(solutions: Path, exercises: Path, *, check: bool = False) -> list[Path]:
     """Write (or, with ``check``, compare) ``exercises/X.ipynb`` for each ``solutions/X.ipynb``.
 
     With a translation table ``solutions/zh/X.md`` it also writes ``exercises/zh/X.ipynb``
-    (:func:`chinese_exercise`). Returns the names (relative to ``exercises``) of the
-    exercise notebooks that were out of date (written, or with ``check``, that would be),
-    including stale ones whose solution or table no longer exists.
+    (:func:`chinese_exercise`) and ``solutions/zh/X.ipynb`` (:func:`chinese_solution`).
+    Returns the paths of the generated notebooks that were out of date (written, or with
+    ``check``, that would be), including stale ones whose solution or table no longer
+    exists (removed: only ``.ipynb`` files in the generated folders, never a table).
     """
     solutions, exercises = Path(solutions), Path(exercises)
     if not solutions.is_dir():
@@ -240,14 +255,14 @@ def regenerate(solutions: Path, exercises: Path, *, check: bool = False) -> list
     for target, text in wanted.items():
         if target.is_file() and target.read_text(encoding="utf-8") == text:
             continue  # unchanged: keep its mtime too
-        changed.append(target.relative_to(exercises).as_posix())
+        changed.append(target)
         if not check:
             target.parent.mkdir(exist_ok=True)
             target.write_text(text, encoding="utf-8")
-    for folder in (exercises, exercises / ZH):
+    for folder in (exercises, exercises / ZH, solutions / ZH):
         for stale in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
             if stale not in wanted:  # generated from a solution (or a table) that is gone
-                changed.append(stale.relative_to(exercises).as_posix())
+                changed.append(stale)
                 if not check:
                     stale.unlink()
     return changed
@@ -272,12 +287,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check:
         for name in changed:
-            print(f"{args.exercises / name} differs from a fresh regeneration of {args.solutions}", file=sys.stderr)
+            print(f"{name} differs from a fresh regeneration of {args.solutions}", file=sys.stderr)
         if changed:
             print("run `make exercises` to regenerate them", file=sys.stderr)
         return 1 if changed else 0
     for name in changed:
-        print(f"wrote {args.exercises / name}" if (args.exercises / name).exists() else f"removed stale {args.exercises / name}")
+        print(f"wrote {name}" if name.exists() else f"removed stale {name}")
     return 0
 
 
