@@ -15,7 +15,7 @@ help:
 	@echo "make check-book open every built page in headless Chromium at 1280 px: fail on"
 	@echo "                sideways scrolling, network requests, console errors; screenshots"
 	@echo "                in _build/check-book/ (needs chromium: apt-get install chromium)"
-	@echo "make test       pytest (library, grader) + nbval (chapters, solutions)"
+	@echo "make test       pytest (library, grader, solutions) + nbval (chapters)"
 	@echo "make exercises  regenerate exercises/ from solutions/"
 	@echo "make train      train the tiny preset on the CPU (progress bar, checkpoints in runs/tiny)"
 	@echo "make bench      run the CPU benchmarks and print their tables"
@@ -58,12 +58,14 @@ check-book: setup
 
 # The chapters run under nbval as the Chinese edition (the same code; a first cell sets
 # COURSE_LANG=zh), so every tr(en, zh) text is made once in the tests; `make book` runs the
-# English ones. The Chinese solutions (solutions/zh/) are the English ones' code with Chinese
-# text, proven so by tests/test_grading_language.py, which grades one of them: not re-run here.
+# English ones. The solution notebooks are not run by nbval: tests/test_grading.py grades
+# every one with course-grade, which runs each cell and fails the test on any cell error;
+# the Chinese ones (solutions/zh/) are the English code with Chinese text, proven so by
+# tests/test_grading_language.py, which grades one of them.
 ZH_TEST := _build/zh-test
 test: setup
 	@$(BIN)/python tools/i18n.py site $(ZH_TEST) --set-language > /dev/null
-	$(TEST_ENV) $(BIN)/python -m pytest tests $(ZH_TEST)/book solutions --ignore=solutions/zh \
+	$(TEST_ENV) $(BIN)/python -m pytest tests $(ZH_TEST)/book \
 	    --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 	    -p no:cacheprovider -n 2 --dist loadfile
 

@@ -40,6 +40,15 @@ def test_a_candidate_calling_its_own_reference_scores_zero_and_is_told_so(report
         assert "calls the reference" in e.message and exercise_id.split(".")[1] in e.message
 
 
+@pytest.mark.parametrize("fixture, exercise_id", [("report", "masks.combine_masks"),
+                                                  ("classes_report", "ffn.PositionwiseFFN")])
+def test_the_reference_itself_imported_as_the_answer_scores_zero_and_is_told_so(request, fixture, exercise_id):
+    e = {e.id: e for e in request.getfixturevalue(fixture).exercises}[exercise_id]
+    assert e.points == 0 and not e.passed, e.message
+    name = exercise_id.split(".")[1]
+    assert f"your `{name}` is the reference `course_lib.{exercise_id}` itself" in e.message, e.message
+
+
 def test_patched_checks_references_and_stdout_cannot_raise_a_score(report):
     by_id = {e.id: e for e in report.exercises}
     wrong = {"attention.softmax": lambda x, dim=-1: x.exp(),

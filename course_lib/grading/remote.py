@@ -67,6 +67,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from course_lib.i18n import tr
+
 __all__ = ["ChannelLost", "Channel", "RemoteCandidate", "RemoteModule", "RemoteParameter", "RemoteTensor",
            "RemoteError", "ReferenceCalled", "find_references", "index_references", "serve"]
 
@@ -795,8 +797,11 @@ def serve(sock: socket.socket, candidate, reference=None, name: str | None = Non
     """
     called: list[str] = []
     for original in reference if isinstance(reference, list) else [reference] if reference is not None else []:
-        if original is not candidate:  # a notebook that put its candidate in the reference's place
+        if original is not candidate:
             _arm(original, called)
+        elif _library_code(original):  # `from course_lib.masks import causal_mask`: the reference itself
+            called.append(_is_the_reference(original))
+        # else: a notebook that put its own candidate in the reference's place; it is graded as it is
     if name is not None:
         from course_lib.grading.registry import guarded
 
@@ -877,14 +882,27 @@ def _tripped(*args, **kwargs):
     raise __course_grade_tripwire__()  # noqa: F821 (set in the reference's module by _arm)
 
 
+def _library_code(obj) -> bool:
+    """Whether ``obj`` is one of course_lib's own functions or classes (compiled from its files)."""
+    return any(obj is found for objects in index_references().values() for found in objects)
+
+
+def _is_the_reference(reference) -> str:
+    where = f"{reference.__module__}.{reference.__name__}"
+    return tr(f"your `{reference.__name__}` is the reference `{where}` itself, imported instead of "
+              "re-implemented: 0 points",
+              f"你的 `{reference.__name__}` 就是参考实现 `{where}` 本身（是导入的，不是自己实现的）：0 分")
+
+
 def _arm(reference, called: list) -> None:
     """Make every call of ``reference`` in this process, through any alias, record itself and raise.
 
     The function's code is swapped for one that raises, so ``from course_lib.masks import
     causal_mask as cm`` at the top of a cell, a default argument or a closure are caught too.
     """
-    message = (f"your code calls the reference `{reference.__module__}.{reference.__name__}` that it "
-               "should re-implement: 0 points")
+    where = f"{reference.__module__}.{reference.__name__}"
+    message = tr(f"your code calls the reference `{where}` that it should re-implement: 0 points",
+                 f"你的代码调用了它应当自己实现的参考实现 `{where}`：0 分")
 
     def trip():
         called.append(message)

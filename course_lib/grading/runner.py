@@ -65,7 +65,13 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import nbformat
+# nbformat validates with jsonschema, which imports rfc3987_syntax where it is installed, for
+# the "iri" string format that no notebook schema uses; building that grammar costs 1-3 s of
+# CPU in every process that grades (the command and each notebook's worker). Marked absent,
+# jsonschema leaves that one format out. (A process that has imported it already keeps it.)
+sys.modules.setdefault("rfc3987_syntax", None)
+
+import nbformat  # noqa: E402
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
@@ -708,17 +714,19 @@ def _check_remotely(listener: socket.socket, exercise_id: str, name: str, timeou
     try:
         connection, _ = listener.accept()
     except OSError:
-        return None, f"the kernel did not serve `{name}`"
+        return None, tr(f"the kernel did not serve `{name}`", f"内核没有提供 `{name}`")
     with connection:
         connection.settimeout(timeout)
         channel = remote.Channel(connection)
         try:
             if not channel.receive().get("defined"):
-                return None, f"`{name}` is not defined (did its cell raise?)"
+                return None, tr(f"`{name}` is not defined (did its cell raise?)",
+                                f"`{name}` 没有定义（它的单元格出错了吗？）")
             candidate = remote.RemoteCandidate(channel, 0)
             result = check(exercise_id, candidate, quiet=True)
         except KeyboardInterrupt:
-            return None, f"your code raised KeyboardInterrupt while `{name}` was graded"
+            return None, tr(f"your code raised KeyboardInterrupt while `{name}` was graded",
+                            f"评分 `{name}` 时你的代码引发了 KeyboardInterrupt")
         except (OSError, remote.ChannelLost):  # timed out or died: the snapshot's state says which
             return None, ""
     tripped = [m for _, ok, m in result.cases if not ok and "ReferenceCalled" in m]
