@@ -112,17 +112,19 @@ def exact_at(record: dict, step: int) -> float:
 
 
 def _mean_spread(values: list[float], digits: str = ".3g") -> str:
+    """"mean ± spread" of ``values``; one value is its mean alone (one value measures no spread)."""
     if not values:
         return "not reached"
-    spread = statistics.pstdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):{digits}} ± {spread:.2g}"
+    if len(values) == 1:
+        return f"{values[0]:{digits}}"
+    return f"{statistics.fmean(values):{digits}} ± {statistics.pstdev(values):.2g}"
 
 
 def table(records: list[dict], target: float, budgets: tuple[int, ...] = BUDGETS) -> list[str]:
     """Markdown rows per variant: size, exact match at each budget and final, steps to target, loss.
 
-    Spread is the population standard deviation over the seeds; "steps to target" averages
-    the seeds that reached it, and "reached" counts them.
+    Spread is the population standard deviation over the seeds (none is printed for a single
+    value); "steps to target" averages the seeds that reached it, and "reached" counts them.
     """
     head = ["variant", "d_head", "parameters", *[f"exact match @{b}" for b in budgets],
             "final, uniform", "final, zero-heavy", f"steps to {target:.0%}", "reached", "final loss"]

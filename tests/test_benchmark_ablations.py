@@ -47,3 +47,16 @@ def test_exact_at_reads_the_last_evaluation_at_or_before_the_budget(load_benchma
     assert bench.exact_at(record, 250) == pytest.approx(0.7)  # step 200, both sets averaged
     assert bench.exact_at(record, 300) == 1.0
     assert bench.exact_at(record, 99) != bench.exact_at(record, 99)  # NaN: no evaluation yet
+
+
+def test_a_single_value_prints_its_mean_without_a_spread(load_benchmark):
+    bench = load_benchmark("ablations")
+    curve = [{"step": s, "uniform/exact_match": 0.5, "zero_heavy/exact_match": 0.5} for s in (250, 500, 1000)]
+    records = [{"variant": "baseline", "seed": seed, "d_head": 16, "parameters": 10, "curve": curve,
+                "step_to_target": step, "final_uniform": 0.5, "final_zero_heavy": 0.5, "final_loss": loss}
+               for seed, step, loss in [(0, 700, 0.7), (1, None, 0.9)]]
+    row = bench.table(records, 0.99)[2]
+    assert "| 700 | 1/2 |" in row  # one seed reached the target: no "± 0" spread of one value
+    assert "| 0.5 ± 0 |" in row and "| 0.8 ± 0.1 |" in row  # two values: a measured spread
+    assert bench.table(records[:1], 0.99)[2] == "| baseline | 16 | 10 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 700 | 1/1 | 0.7 |"
+    assert bench._mean_spread([]) == "not reached"
