@@ -767,10 +767,11 @@ def _cover(scratch: Path, folder: Path, library: Path) -> tuple[sandbox.Cover | 
     hide = sandbox.project_root(package)
     runtime = Path(jupyter_runtime_dir())  # the connection file: the kernel reads it from there
     runtime.mkdir(parents=True, exist_ok=True)
+    # An installed course_lib is only read-only; a checkout's is hidden with the rest of it.
+    readonly = [Path(sys.prefix), Path(sys.base_prefix), library, *([] if hide else [package])]
     try:
         cover = sandbox.cover_plan(hide, writable=[scratch, Path(tempfile.gettempdir()), runtime, Path.home()],
-                                   readonly=[Path(sys.prefix), Path(sys.base_prefix), library, package],
-                                   cwd=folder)
+                                   readonly=readonly, cwd=folder)
         why = sandbox.cover_failure(cover)
     except (OSError, ValueError) as error:
         why = f"{type(error).__name__}: {error}"
