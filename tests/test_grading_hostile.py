@@ -6,7 +6,9 @@ children left behind by a kernel death and children while its exercise is graded
 ``files`` writes beside itself and deletes its own file; ``limits`` allocates too much
 memory, prints forever and raises ``KeyboardInterrupt`` itself; ``state`` replaces
 ``sys.stdout``, turns grad mode off, changes the default dtype and starts a thread that kills
-the kernel once grading begins; ``disk`` appends a wrong function to course_lib's source. Every notebook is graded once, in the module fixture, from a
+the kernel once grading begins; ``disk`` appends a wrong function to course_lib's source, its
+copy's and the project's by absolute path, reads the solutions and ``.git`` by absolute path
+(and through ``/proc/PID/root``) and tries to unmount what hides them. Every notebook is graded once, in the module fixture, from a
 copy in a temporary folder (``files`` deletes its own file).
 """
 
@@ -52,7 +54,8 @@ def graded(tmp_path_factory):
     before = {name: path.read_bytes() for name, path in paths.items()}
     seen = folder / "seen.json"
     env = {"COURSE_GRADE_TEST_PIDS": str(pids), "COURSE_GRADE_TEST_ORIGINAL": str(paths["hostile_files"]),
-           "COURSE_GRADE_TEST_REPORT": str(seen)}
+           "COURSE_GRADE_TEST_REPORT": str(seen), "COURSE_GRADE_TEST_PROJECT": str(ROOT),
+           "COURSE_GRADE_TEST_GIT": str(_git_dir())}
     masks_source = (ROOT / "course_lib" / "masks.py").read_bytes()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the worker and the kernel inherit them
@@ -66,9 +69,23 @@ def graded(tmp_path_factory):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        masks_after = (ROOT / "course_lib" / "masks.py").read_bytes()
+        if masks_after != masks_source:  # the hole is open: undo it, and the test below fails
+            (ROOT / "course_lib" / "masks.py").write_bytes(masks_source)
     recorded = [int(line) for line in pids.read_text().split()] if pids.exists() else []
     return {"reports": reports, "paths": paths, "before": before, "pids": recorded,
-            "seen": json.loads(seen.read_text()) if seen.exists() else None, "masks_source": masks_source}
+            "seen": json.loads(seen.read_text()) if seen.exists() else None, "masks_source": masks_source,
+            "masks_after": masks_after}
+
+
+def _git_dir() -> Path:
+    """The project's git directory (the main checkout's, from a ``git worktree``): it holds the solutions."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=30)
+    except OSError:
+        return ROOT / ".git"
+    return Path(done.stdout.strip()) if done.returncode == 0 else ROOT / ".git"
 
 
 def _by_id(report):
@@ -121,12 +138,31 @@ def test_another_cells_state_and_threads_cannot_change_a_verdict(graded):
 def test_the_kernel_imports_a_throwaway_copy_of_course_lib_and_cannot_see_the_project(graded):
     seen = graded["seen"]
     assert seen is not None, "the notebook did not run"
-    # Whether or not it could write (root ignores the read-only bits), it wrote to its own copy.
-    assert seen["wrote"] in ("yes", "PermissionError")
+    # Whether or not it could write (root ignores the read-only bits; a read-only mount of the
+    # copy stops even root: OSError), it wrote to its own copy.
+    assert seen["wrote"] in ("yes", "PermissionError", "OSError")
     assert not Path(seen["course_lib"]).resolve().is_relative_to(ROOT)
     assert (ROOT / "course_lib" / "masks.py").read_bytes() == graded["masks_source"]
     assert not [p for p in seen["path"] if p and Path(p).resolve() in (ROOT, ROOT / "solutions")]
     e = _by_id(graded["reports"]["hostile_disk"])["masks.causal_mask"]
+    assert e.passed and e.points == e.max_points
+
+
+def test_the_kernel_can_neither_read_nor_write_the_project_by_absolute_path(graded):
+    report = graded["reports"]["hostile_disk"]
+    unhidden = [p.message for p in report.problems if p.kind == "not-hidden"]
+    if unhidden:
+        pytest.skip(f"namespaces unavailable here: {unhidden[0]}")
+    hidden = graded["seen"]["hidden"]
+    assert graded["masks_after"] == graded["masks_source"]  # byte-identical on disk
+    assert hidden["append"] == "FileNotFoundError", hidden  # the folder is not there at all
+    secrets = [ROOT / "solutions" / "05_masking.ipynb", _git_dir() / "HEAD"]
+    assert all(path.is_file() for path in secrets)  # they are there: the kernel just cannot see them
+    for reads in (hidden["reads"], hidden["reads_after"]):
+        assert len(reads) >= 2 and all(not verdict.startswith("read") for verdict in reads.values()), reads
+    assert len(hidden["reads"]) == 4  # course_lib's source too: not even readable
+    assert hidden["umount"][0] == -1 and hidden["remount"][0] == -1, hidden
+    e = _by_id(report)["masks.causal_mask"]  # the exercise it solves honestly keeps its points
     assert e.passed and e.points == e.max_points
 
 

@@ -323,6 +323,10 @@ def _main(args, parser, argv: list[str] | None) -> int:
     if len(reports) > 1:
         print(tr(f"total over {len(reports)} notebooks: {points:g} / {max_points:g} points",
                  f"{len(reports)} 个笔记本合计：{points:g} / {max_points:g} 分"))
+    unhidden = next((p for r in reports for p in r.problems if p.kind == "not-hidden"), None)
+    if unhidden is not None:  # once, not once per notebook: it is the machine's, not a learner's
+        print(tr(f"course-grade: warning: {unhidden.message}", f"course-grade：警告：{unhidden.message}"),
+              file=sys.stderr)
     failed = [r.path for r in reports if not r.graded]
     if failed:
         print(tr(f"course-grade: {len(failed)} notebook(s) could not be graded: {', '.join(failed)}",

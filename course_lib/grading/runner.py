@@ -11,7 +11,10 @@ against the notebook schema, and hands it to a **worker process** of its own
 - is a child subreaper (:mod:`course_lib.grading.sandbox`): after every kernel and at the
   end it kills every process the notebook started, detached or orphaned, before the report
   is written;
-- caps the kernel's memory (``RLIMIT_AS``) and the output it keeps of each cell.
+- caps the kernel's memory (``RLIMIT_AS``) and the output it keeps of each cell;
+- starts the kernel in namespaces of its own where the project checkout (course_lib's source,
+  ``solutions/``, ``.git``) is an empty read-only folder (:func:`sandbox.cover_plan`); where
+  the OS forbids that, it grades anyway and reports a ``"not-hidden"`` problem.
 
 Inside the worker, the notebook is executed cell by cell with
 :class:`nbclient.NotebookClient` in a fresh ``python3`` kernel. Then the kernel forks a
@@ -121,7 +124,7 @@ class Problem:
 
     ``kind`` is one of ``"cell-error"``, ``"sys-exit"``, ``"timeout"``, ``"kernel-died"``,
     ``"memory"``, ``"output-limit"``, ``"gave-up"``, ``"setup"``, ``"file-changed"``,
-    ``"not-graded"``; ``cell`` is the cell's index in the notebook (0-based, markdown cells
+    ``"not-graded"``, ``"not-hidden"`` (the project could not be hidden from the kernel); ``cell`` is the cell's index in the notebook (0-based, markdown cells
     counted), or ``None`` for a problem during grading.
     """
 
@@ -304,8 +307,9 @@ class _Kernel:
     """One fresh ``python3`` kernel driven by nbclient, executing one cell at a time."""
 
     def __init__(self, folder: Path, *, memory_limit: int | None = MEMORY_LIMIT,
-                 output_limit: int = OUTPUT_LIMIT, library: Path | None = None):
-        self.folder, self.library = folder, library
+                 output_limit: int = OUTPUT_LIMIT, library: Path | None = None,
+                 cover: sandbox.Cover | None = None):
+        self.folder, self.library, self.cover = folder, library, cover
         self.memory_limit = memory_limit
         self.timeout = 30.0
         self.reply: dict | None = None
@@ -335,8 +339,9 @@ class _Kernel:
             env["PYTHONPATH"] = str(self.library)
         # The kernel's own stderr carries only its start-up chatter; cell output arrives on iopub.
         options = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
-        if self.memory_limit:
-            options["preexec_fn"] = sandbox.limit_memory(self.memory_limit)
+        preexec = sandbox.preexec(memory=self.memory_limit, cover=self.cover)
+        if preexec is not None:  # the project out of sight (sandbox.cover_plan), memory capped
+            options["preexec_fn"] = preexec
         return options
 
     async def start(self) -> None:
@@ -480,8 +485,9 @@ class _Grading:
 
     def __init__(self, nb, folder: Path, ids: list[str], timeout: float, *, private: Path,
                  memory_limit: int | None = MEMORY_LIMIT, output_limit: int = OUTPUT_LIMIT, reap: bool = False,
-                 library: Path | None = None):
+                 library: Path | None = None, cover: sandbox.Cover | None = None):
         self.folder, self.ids, self.timeout, self.library = folder, ids, timeout, library
+        self.cover = cover
         self.private, self.reap = private, reap
         self.memory_limit, self.output_limit = memory_limit, output_limit
         self.cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
@@ -500,7 +506,7 @@ class _Grading:
 
     async def _start(self) -> None:
         self.kernel = _Kernel(self.folder, memory_limit=self.memory_limit, output_limit=self.output_limit,
-                              library=self.library)
+                              library=self.library, cover=self.cover)
         await self.kernel.start()
         # Import the grader (and so torch) before the notebook runs, in a throwaway namespace:
         # a slow first import must not eat the timeout of the learner's first cell.
@@ -760,6 +766,32 @@ def _library_copy(folder: Path) -> Path:
     return folder
 
 
+def _cover(scratch: Path, folder: Path, library: Path) -> tuple[sandbox.Cover | None, Problem | None]:
+    """How the kernel's namespaces hide the project (``sandbox.cover_plan``), or why they cannot."""
+    import course_lib
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    package = Path(course_lib.__file__).resolve().parent
+    hide = sandbox.project_root(package)
+    runtime = Path(jupyter_runtime_dir())  # the connection file: the kernel reads it from there
+    runtime.mkdir(parents=True, exist_ok=True)
+    # An installed course_lib is only read-only; a checkout's is hidden with the rest of it.
+    readonly = [Path(sys.prefix), Path(sys.base_prefix), library, *([] if hide else [package])]
+    try:
+        cover = sandbox.cover_plan(hide, writable=[scratch, Path(tempfile.gettempdir()), runtime, Path.home()],
+                                   readonly=readonly, cwd=folder)
+        why = sandbox.cover_failure(cover)
+    except (OSError, ValueError) as error:
+        why = f"{type(error).__name__}: {error}"
+    if why is None:
+        return cover, None
+    where = ", ".join(map(str, hide)) or str(package)
+    return None, Problem("not-hidden", tr(
+        f"the project ({where}) could not be hidden from the kernel ({why}): a notebook could read or change "
+        "it by absolute path; graded anyway",
+        f"无法对内核隐藏项目（{where}）（{why}）：笔记本可以通过绝对路径读取或修改它；仍然照常评分"))
+
+
 def _writable(folder: Path) -> None:
     for path in [folder, *folder.rglob("*")]:
         with contextlib.suppress(OSError):
@@ -782,8 +814,11 @@ def _grade_here(path: Path, text: str, ids: list[str], timeout: float, *, memory
         private = Path(scratch) / "results"
         private.mkdir(mode=0o700)
         library = _library_copy(Path(scratch) / "lib")
+        cover, problem = _cover(Path(scratch), folder, library)
         grading = _Grading(nb, folder, ids, float(timeout), private=private, memory_limit=memory_limit,
-                           output_limit=output_limit, reap=reap, library=library)
+                           output_limit=output_limit, reap=reap, library=library, cover=cover)
+        if problem is not None:
+            grading._report(problem)
         try:
             reports = _run_async(grading.run())
         finally:
