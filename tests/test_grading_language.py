@@ -288,30 +288,44 @@ def _environment(**variables: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT), **variables}
 
 
-def _course_grade(args: list[str], env: dict[str, str], report: Path) -> tuple[str, dict]:
+def _course_grade(args: list[str], env: dict[str, str], report: Path) -> tuple[str, list[dict]]:
     done = subprocess.run([sys.executable, "-m", "course_lib.grading.cli", *args, "--json", str(report)],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr
-    return done.stdout, json.loads(report.read_text(encoding="utf-8"))["notebooks"][0]
+    return done.stdout, json.loads(report.read_text(encoding="utf-8"))["notebooks"]
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
+    """Three course-grade runs and one learner's run, at once; each run grades the wrong notebook.
+
+    The Chinese exercise rides along with ``--lang zh`` and the Chinese solution with the
+    Chinese locale (one command, two notebooks: fewer processes to start).
+    """
     folder = tmp_path_factory.mktemp("language")
     notebook = folder / "wrong.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in WRONG_CELLS]), notebook)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(CLI_RUNS) + 2) as pool:
-        futures = {name: pool.submit(_course_grade, [str(notebook), *args], _environment(**env),
-                                     folder / f"{n}.json")
-                   for n, (name, (args, env)) in enumerate(CLI_RUNS.items())}
-        if CHINESE:  # the Chinese exercise: graded by the command, and run as a learner runs it
-            futures["zh exercise"] = pool.submit(_course_grade, [str(CHINESE[0]), "--lang", "zh"],
-                                                 _environment(LANG="C.UTF-8"), folder / "zh.json")
-            futures["zh notebook"] = pool.submit(_run_as_a_learner, CHINESE[0], folder / "ran.ipynb")
-            solution = ZH_SOLUTIONS / CHINESE[0].name
-            futures["zh solution"] = pool.submit(_course_grade, [str(solution), "--lang", "zh"],
-                                                 _environment(LANG="C.UTF-8"), folder / "zh-solution.json")
-        return {name: future.result() for name, future in futures.items()}
+    riders = {}  # run: (name, the second notebook it grades)
+    if CHINESE:
+        riders = {"--lang zh": ("zh exercise", CHINESE[0]),
+                  "zh locale": ("zh solution", ZH_SOLUTIONS / CHINESE[0].name)}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(CLI_RUNS) + 1) as pool:
+        futures = {}
+        for n, (name, (args, env)) in enumerate(CLI_RUNS.items()):
+            paths = [str(notebook)] + ([str(riders[name][1])] if name in riders else [])
+            futures[name] = pool.submit(_course_grade, [*paths, *args], _environment(**env), folder / f"{n}.json")
+        if CHINESE:  # the Chinese exercise run as a learner runs it
+            learner = pool.submit(_run_as_a_learner, CHINESE[0], folder / "ran.ipynb")
+        out = {}
+        for name, future in futures.items():
+            stdout, reports = future.result()
+            out[name] = (stdout, reports[0])
+            if name in riders:  # its own part of the printed text: after its path
+                rider, path = riders[name]
+                out[rider] = (stdout.split(str(path), 1)[1], reports[1])
+        if CHINESE:
+            out["zh notebook"] = learner.result()
+        return out
 
 
 def _run_as_a_learner(path: Path, out: Path) -> nbformat.NotebookNode:
