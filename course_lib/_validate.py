@@ -135,6 +135,24 @@ def shape_error(name: str, x: Tensor, expected: str, why: str = "") -> ValueErro
     return ValueError(f"{name} has shape {tuple(x.shape)}; expected {expected}" + (f" ({why})" if why else ""))
 
 
+def broadcast_shape(*shapes: Iterable[int]) -> tuple[int, ...]:
+    """The shape ``shapes`` broadcast to (numpy's rules); RuntimeError when they do not broadcast.
+
+    What ``torch.broadcast_shapes`` computes, without its first call importing sympy (half a
+    second in every fresh process that checks a mask).
+    """
+    out: list[int] = []
+    for shape in shapes:
+        shape = list(shape)
+        width = max(len(out), len(shape))
+        out, shape = [1] * (width - len(out)) + out, [1] * (width - len(shape)) + shape
+        for i, (a, b) in enumerate(zip(out, shape)):
+            if a != b and 1 not in (a, b):
+                raise RuntimeError(f"shapes do not broadcast: size {a} against {b} at dimension {i}")
+            out[i] = b if a == 1 else a
+    return tuple(out)
+
+
 def floating(name: str, x: Tensor) -> Tensor:
     """Return ``x`` if it is a floating-point tensor (attention, norms and layers need one)."""
     if not tensor(name, x).is_floating_point():

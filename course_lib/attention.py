@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib._validate import (
-    boolean, fail, floating, integer, module_dtype, positive, positive_int, probability, same_dtype, shape_error,
+    boolean, broadcast_shape, fail, floating, integer, module_dtype, positive, positive_int, probability, same_dtype, shape_error,
     tensor,
 )
 
@@ -87,7 +87,7 @@ def _check_mask(mask: Tensor, scores_shape: torch.Size, name: str = "mask") -> N
         raise fail(name, mask, "a boolean tensor (True = may attend)")
     expected = tuple(scores_shape)
     try:
-        out = tuple(torch.broadcast_shapes(mask.shape, scores_shape))
+        out = broadcast_shape(mask.shape, scores_shape)
     except RuntimeError:
         raise shape_error(name, mask, f"a shape that broadcasts to the scores' shape {expected} = (..., L_q, L_k)",
                           "it does not broadcast") from None
@@ -163,7 +163,7 @@ def _check_queries_keys(q: Tensor, k: Tensor) -> None:
             f"(shape {tuple(k.shape)}); expected the same last dimension"
         )
     try:
-        torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+        broadcast_shape(q.shape[:-2], k.shape[:-2])
     except RuntimeError:
         raise ValueError(
             f"q's batch dimensions {tuple(q.shape[:-2])} do not broadcast with k's "

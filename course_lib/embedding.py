@@ -72,6 +72,16 @@ def _check_ids(ids: Tensor, vocab_size: int, name: str = "ids") -> None:
         raise ValueError(f"{name} contains {bad}; expected ids in [0, vocab_size={vocab_size})")
 
 
+def _init_normal(weight: Tensor, std: float) -> None:
+    """Fill ``weight`` from N(0, std²) in place; a ``meta`` tensor has no values to fill.
+
+    (On ``meta``, torch's ``normal_`` runs a Python decomposition that imports torch._dynamo
+    the first time, about 2 s; counting parameters does not need it.)
+    """
+    if weight.device.type != "meta":
+        nn.init.normal_(weight, mean=0.0, std=std)
+
+
 class Embeddings(nn.Module):
     """Look up each token id's row of the embedding matrix and scale it by ``sqrt(d_model)``.
 
@@ -108,7 +118,7 @@ class Embeddings(nn.Module):
         self.vocab_size = positive_int("vocab_size", vocab_size)
         self.d_model = d_model = positive_int("d_model", d_model)
         self.weight = nn.Parameter(torch.empty(vocab_size, d_model, device=device, dtype=dtype))
-        nn.init.normal_(self.weight, mean=0.0, std=d_model**-0.5)
+        _init_normal(self.weight, d_model**-0.5)
 
     def forward(self, ids: Tensor) -> Tensor:
         """Return ``E[ids] · sqrt(d_model)`` (``E[ids]`` when ``scale=False``), shape ``(*ids.shape, d_model)``.
@@ -167,7 +177,7 @@ class OutputProjection(nn.Module):
             device, dtype = tied_to.weight.device, tied_to.weight.dtype
         else:
             self.weight = nn.Parameter(torch.empty(vocab_size, d_model, device=device, dtype=dtype))
-            nn.init.normal_(self.weight, mean=0.0, std=d_model**-0.5)
+            _init_normal(self.weight, d_model**-0.5)
         self.bias = nn.Parameter(torch.zeros(vocab_size, device=device, dtype=dtype)) if bias else None
 
     def forward(self, h: Tensor) -> Tensor:

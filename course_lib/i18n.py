@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 
-from course_lib._validate import fail
-
 __all__ = ["LANGUAGES", "language", "tr"]
 
 LANGUAGES = ("en", "zh")
@@ -35,6 +33,8 @@ def language() -> str:
         return "en"
     code = raw.split(".")[0].split("_")[0].split("-")[0].lower()
     if code not in LANGUAGES:
+        from course_lib._validate import fail  # here, not at the top: course-grade starts without torch
+
         raise fail(_ENV, raw, f"one of {', '.join(LANGUAGES)} (unset means en)")
     return code
 
@@ -57,5 +57,7 @@ def tr(en: str, zh: str) -> str:
     """
     for name, value in (("en", en), ("zh", zh)):
         if not isinstance(value, str):
+            from course_lib._validate import fail
+
             raise fail(name, value, "a str")
     return zh if language() == "zh" else en

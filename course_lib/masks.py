@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from course_lib._validate import boolean, fail, integer, non_negative_int, shape_error, tensor
+from course_lib._validate import boolean, broadcast_shape, fail, integer, non_negative_int, shape_error, tensor
 
 __all__ = ["causal_mask", "padding_mask", "combine_masks", "to_torch_mask", "from_torch_mask"]
 
@@ -130,7 +130,7 @@ def combine_masks(*masks: Tensor | None) -> Tensor:
     shape = combined.shape
     for i, m in given[1:]:
         try:
-            shape = torch.broadcast_shapes(shape, m.shape)
+            shape = broadcast_shape(shape, m.shape)
         except RuntimeError:
             raise shape_error(f"masks[{i}]", m, f"a shape that broadcasts with {tuple(shape)}, that of the masks "
                               "before it", "e.g. (L_q, L_k), (B, 1, L_k) and (B, L_q, L_k) do") from None

@@ -32,6 +32,7 @@ from course_lib._validate import (
 )
 from course_lib.attention import additive_attention
 from course_lib.embedding import _check_ids as _check_embedding_ids
+from course_lib.embedding import _init_normal
 from course_lib.embedding import build_embeddings, parameter_count
 
 __all__ = ["RNNConfig", "RNNSeq2Seq", "width_for_parameter_count"]
@@ -130,9 +131,11 @@ class RNNSeq2Seq(nn.Module):
         self.decoder = nn.GRU(2 * d, d, config.num_layers, batch_first=True, dropout=between)
         if config.attention:
             scale = d ** -0.5  # keeps tanh's inputs near unit size at initialisation
-            self.w_q = nn.Parameter(torch.randn(d, d) * scale)
-            self.w_k = nn.Parameter(torch.randn(d, d) * scale)
-            self.w_v = nn.Parameter(torch.randn(d) * scale)
+            self.w_q = nn.Parameter(torch.empty(d, d))
+            self.w_k = nn.Parameter(torch.empty(d, d))
+            self.w_v = nn.Parameter(torch.empty(d))
+            for weight in (self.w_q, self.w_k, self.w_v):  # N(0, 1/d), as torch.randn(...) * scale drew them
+                _init_normal(weight, scale)
         self.cross_attn_weights: Tensor | None = None
 
     def _check_ids(self, name: str, ids: Tensor, length: str) -> None:

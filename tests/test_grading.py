@@ -266,7 +266,7 @@ def test_cli_usage_errors_exit_2_before_anything_runs(tmp_path, capsys):
 
 
 def test_cli_reports_each_bad_file_on_its_own_and_exits_1(tmp_path, capsys):
-    # No kernel starts for these: each is refused on reading, reported, and costs only itself.
+    # Each is refused (on reading, or by the worker: the unknown id), reported, and costs only itself.
     (tmp_path / "notes.txt").write_text("not a notebook")
     (tmp_path / "bad.ipynb").write_text("{ this is not json")
     unknown = _notebook(tmp_path, ids=["attention.softmax", "attention.no_such_thing"])
@@ -322,6 +322,59 @@ def test_a_chapter_notebook_holds_its_chapter_whatever_its_metadata_says(tmp_pat
     expected = [i for i, ex in all_exercises().items() if ex.chapter == "05"]
     assert len(expected) == 3 and find_exercise_ids(nbformat.read(path, 4), path) == expected
     assert find_exercise_ids(nbformat.read(_notebook(tmp_path, "05_x.ipynb"), 4), tmp_path / "05_x.ipynb") == expected
+
+
+def test_the_worker_decides_the_exercises_and_refuses_unknown_ones(tmp_path):
+    # The command never imports the registry: the worker finds the ids and raises what
+    # find_exercise_ids raises, as a NotebookError of this process.
+    with pytest.raises(NotebookError, match="attention.nope"):
+        grade_notebook(_notebook(tmp_path, "d.ipynb", ids=["attention.nope"]), timeout=FAST)
+    with pytest.raises(NotebookError, match="no exercises"):
+        grade_notebook(_notebook(tmp_path, "c.ipynb"), timeout=FAST)
+    with pytest.raises(NotebookError, match="masks.nope"):
+        grade_notebook(_notebook(tmp_path, "e.ipynb", ids=["attention.softmax"]), timeout=FAST,
+                       exercise_ids=["masks.nope"])
+    with pytest.raises(ValueError, match="exercise_ids='masks.causal_mask'; expected a list"):
+        grade_notebook(_notebook(tmp_path, "f.ipynb", ids=["attention.softmax"]), exercise_ids="masks.causal_mask")
+
+
+def test_the_command_and_its_worker_start_without_importing_torch():
+    # torch takes 2-3 s to import: the command and the worker import it only once the kernel
+    # is launched (the worker) or never (the command), and the package's names still load.
+    code = ("import sys\n"
+            "from course_lib.grading import cli, runner, worker, sandbox\n"
+            "assert 'torch' not in sys.modules, 'torch imported before a kernel is launched'\n"
+            "from course_lib.grading import check, set_language\n"
+            "import course_lib.grading as g\n"
+            "assert callable(check) and g.get('masks.causal_mask').name == 'causal_mask'\n"
+            "assert 'torch' in sys.modules and 'check' in dir(g)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        import course_lib.grading as grading
+
+        grading.nope  # noqa: B018
+
+
+def test_the_kernel_imports_the_grader_as_it_starts_and_leaves_the_namespace_alone(tmp_path):
+    # _PRELOAD runs before the kernel first answers, in a namespace of its own: the learner's
+    # kernel has the same names and history as a kernel started without it.
+    probe = "import sys as _s; print(sorted(globals()), len(In), 'course_lib.grading.registry' in _s.modules)"
+
+    async def names(kernel: _Kernel) -> str:
+        await kernel.start()
+        try:
+            await kernel.run(probe, 60)
+            return "".join(o.get("text", "") for o in kernel.client.nb.cells[0].outputs)
+        finally:
+            await kernel.stop()
+            await _cancel_stray_tasks()
+
+    plain = _Kernel(tmp_path)
+    plain.client.extra_arguments = []
+    graded, bare = asyncio.run(names(_Kernel(tmp_path))), asyncio.run(names(plain))
+    assert graded.strip().endswith("True") and bare.strip().endswith("False"), (graded, bare)
+    assert graded.rsplit(" ", 1)[0] == bare.rsplit(" ", 1)[0]
 
 
 # -- check() on a candidate it cannot call ------------------------------------------------

@@ -203,3 +203,22 @@ def test_train_runs_an_rnn_and_resumes_it(attention, tiny_train_config, tmp_path
     with pytest.raises(CheckpointError, match="different configuration"):
         train(tiny_train_config(tmp_path, model=RNNConfig(vocab_size=52, d_model=24, attention=not attention),
                                 steps=16), resume=True)
+
+
+def test_the_attention_weights_start_normal_with_variance_one_over_d_and_meta_skips_them():
+    import subprocess
+    import sys
+
+    torch.manual_seed(0)
+    model = RNNSeq2Seq(RNNConfig(vocab_size=20, d_model=256, attention=True))
+    for weight in (model.w_q, model.w_k, model.w_v):
+        assert abs(weight.detach().std().item() * 256 ** 0.5 - 1) < 0.05 and abs(weight.mean().item()) < 0.01
+    # On meta (counting) nothing is drawn: no torch._dynamo import behind a decomposed randn.
+    code = ("import sys, torch\n"
+            "from course_lib.rnn import RNNConfig, RNNSeq2Seq, width_for_parameter_count\n"
+            "with torch.device('meta'):\n"
+            "    RNNSeq2Seq(RNNConfig(vocab_size=20, d_model=8, attention=True))\n"
+            "assert width_for_parameter_count(237_056, RNNConfig(vocab_size=52, d_model=8)) > 0\n"
+            "assert 'torch._dynamo' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -72,3 +72,23 @@ def test_boolean_one_of_tensor():
 def test_long_values_are_shortened():
     err = v.fail("lengths", list(range(100)), "a list")
     assert len(str(err)) < 120 and "..." in str(err)
+
+
+def test_broadcast_shape_agrees_with_torch_on_every_small_case():
+    # Every pair and some triples of shapes of rank 0-3 with sizes 1-3 (and 0): the same
+    # shape as torch.broadcast_shapes, or a RuntimeError exactly where torch raises one.
+    import itertools
+
+    sizes = [(), *[(a,) for a in (0, 1, 2, 3)], *itertools.product((1, 2, 3), repeat=2),
+             *itertools.product((1, 3), repeat=3)]
+    cases = [*itertools.product(sizes, repeat=2), *itertools.product(sizes[:9], repeat=3)]
+    for shapes in cases:
+        try:
+            want = tuple(torch.broadcast_shapes(*shapes))
+        except RuntimeError:
+            with pytest.raises(RuntimeError, match="do not broadcast"):
+                v.broadcast_shape(*shapes)
+        else:
+            assert v.broadcast_shape(*shapes) == want, shapes
+    assert v.broadcast_shape(torch.Size([2, 1, 4]), torch.Size([3, 1])) == (2, 3, 4)
+    assert v.broadcast_shape((5,)) == (5,)

@@ -7,9 +7,28 @@
   they contain (:mod:`course_lib.grading.runner`, :mod:`course_lib.grading.cli`).
 - ``python -m course_lib.grading.exercises solutions exercises`` regenerates the exercise
   notebooks from the solutions (``make exercises``).
+
+The names below are loaded on first use (PEP 562): ``course-grade`` imports this package and
+starts its worker without importing torch, which the registry needs (2-3 s of a grading).
 """
 
-from course_lib.grading.language import set_language
-from course_lib.grading.registry import CheckResult, all_exercises, check, get
+from __future__ import annotations
+
+import importlib
 
 __all__ = ["CheckResult", "all_exercises", "check", "get", "set_language"]
+
+_HOME = {"CheckResult": "registry", "all_exercises": "registry", "check": "registry", "get": "registry",
+         "set_language": "language"}
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+        globals()[name] = value  # found once; later lookups do not come here
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

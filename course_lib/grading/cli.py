@@ -36,7 +36,6 @@ from tqdm import tqdm
 
 from course_lib.grading import sandbox
 from course_lib.grading.language import grader_language, graded_in
-from course_lib.grading.registry import all_exercises, get
 from course_lib.grading.runner import (MEMORY_LIMIT, ExerciseReport, NotebookError, NotebookReport, Problem,
                                        find_exercise_ids, grade_notebook, read_notebook)
 from course_lib.i18n import LANGUAGES, tr
@@ -115,6 +114,8 @@ def format_report(report: NotebookReport) -> str:
 
 
 def _list_exercises() -> str:
+    from course_lib.grading.registry import all_exercises  # here: grading starts without importing torch
+
     rows = [["id", tr("chapter", "章"), tr("name", "名称")]]
     for exercise_id, ex in sorted(all_exercises().items(), key=lambda item: (item[1].chapter, item[0])):
         rows.append([exercise_id, ex.chapter or "-", ex.name])
@@ -193,6 +194,8 @@ def _usage_error(args, parser) -> str | None:
 # -- grading ------------------------------------------------------------------------------------
 def _expected_exercises(path: Path) -> list[ExerciseReport]:
     """The exercises a notebook named like a chapter holds, at 0 points: its row when it cannot be graded."""
+    from course_lib.grading.registry import all_exercises, get
+
     try:
         ids = find_exercise_ids(read_notebook(path), path)
     except Exception:  # unreadable: its name may still say which chapter it is

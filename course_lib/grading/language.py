@@ -32,7 +32,6 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from course_lib._validate import fail
 from course_lib.i18n import LANGUAGES, language
 
 __all__ = ["set_language", "grader_language", "graded_in"]
@@ -44,6 +43,8 @@ _LOCALE = ("LC_ALL", "LC_MESSAGES", "LANG")  # POSIX order: the first one set de
 
 def _checked(lang: str, name: str) -> str:
     if lang not in LANGUAGES:
+        from course_lib._validate import fail  # here, not at the top: course-grade starts without torch
+
         raise fail(name, lang, f"one of {', '.join(LANGUAGES)}")
     return lang
 

@@ -2,7 +2,10 @@
 
 :func:`grade_notebook` is what ``course-grade`` calls. It reads the notebook once, checks it
 against the notebook schema, and hands it to a **worker process** of its own
-(:mod:`course_lib.grading.worker`), which grades it and dies. The worker:
+(:mod:`course_lib.grading.worker`), which grades it and dies. Neither imports torch before
+the kernel is launched: the kernel imports the grader as it starts (``_PRELOAD``) while the
+worker imports the registry and decides which exercises the notebook holds and what each is
+worth (:meth:`_Grading.resolve`), so the two imports overlap. The worker:
 
 - writes a *copy* of the notebook into a fresh temporary folder (named like the notebook's
   own folder) and starts the kernel there: the learner's files are never the kernel's
@@ -65,6 +68,7 @@ import time
 import uuid
 import warnings
 from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 # nbformat validates with jsonschema, which imports rfc3987_syntax where it is installed, for
@@ -78,8 +82,11 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from course_lib.grading import sandbox
-from course_lib.grading.registry import all_exercises, get
 from course_lib.i18n import tr
+
+# The registry (and with it torch) is imported where it is used, not here: the command and
+# the worker import this module and start a kernel first, so that the kernel imports torch
+# while they do (see _Grading.resolve).
 
 __all__ = ["ExerciseReport", "Problem", "NotebookReport", "NotebookError", "grade_notebook",
            "read_notebook", "find_exercise_ids"]
@@ -221,6 +228,8 @@ def find_exercise_ids(nb: nbformat.NotebookNode, path: str | Path = "notebook") 
     notebook lists them in its metadata ``course.exercises``, or else is searched for
     ``check("<id>", ...)`` calls; repeated ids count once.
     """
+    from course_lib.grading.registry import all_exercises, get
+
     match = _CHAPTER.match(Path(path).name)
     if match:
         ids = [i for i, ex in all_exercises().items() if ex.chapter == match.group(1)]
@@ -302,6 +311,13 @@ class _Client(NotebookClient):
         return None
 
 
+# The kernel imports the grader (and so torch) as it starts, before it first answers; the
+# worker imports them meanwhile on the other core (_Kernel.start's ``meanwhile``). exec in a
+# dict of its own: nothing lands in the learner's namespace, and nothing is displayed.
+_PRELOAD = ("--IPKernelApp.exec_lines="
+            "exec('from course_lib.grading import registry, remote; registry.all_exercises()', {})")
+
+
 class _Kernel:
     """One fresh ``python3`` kernel driven by nbclient, executing one cell at a time."""
 
@@ -323,6 +339,7 @@ class _Kernel:
             resources={"metadata": {"path": str(folder)}},
             on_cell_executed=self._keep_reply,
             startup_timeout=STARTUP_TIMEOUT,
+            extra_arguments=[_PRELOAD],
         )
         self.client.output_limit = output_limit
         self.client.reset_cell_state()
@@ -343,24 +360,30 @@ class _Kernel:
             options["preexec_fn"] = preexec
         return options
 
-    async def start(self) -> None:
+    async def start(self, meanwhile: Callable[[], None] | None = None) -> None:
         """Start the kernel, starting a fresh one when it dies or stays silent while starting.
 
         On a loaded machine a kernel can take long to answer, or die before it answers (a port
         taken between being chosen and being bound): that is the machine's fault, never the
         notebook's, so it is waited for (``STARTUP_TIMEOUT``) and retried (``START_ATTEMPTS``).
+        ``meanwhile`` is called once, in this thread, after the first kernel process is
+        launched and before it is waited for: work that overlaps with the kernel's start-up.
         """
         for attempt in range(1, START_ATTEMPTS + 1):
             self.client.create_kernel_manager()
-            try:
-                await self.client.async_start_new_kernel(**self._launch_options())
-                await self.client.async_start_new_kernel_client()
+            error = await _failure(self.client.async_start_new_kernel(**self._launch_options()))
+            if error is None and meanwhile is not None:
+                meanwhile, call = None, meanwhile
+                call()  # outside _failure: what it raises is the caller's, not the kernel's
+            if error is None:
+                error = await _failure(self.client.async_start_new_kernel_client())
+            if error is None:
                 return
-            except RuntimeError as error:  # "Kernel died before replying", "didn't respond in N seconds"
-                await self.stop()
-                if attempt == START_ATTEMPTS:
-                    raise RuntimeError(tr(f"no kernel could be started in {START_ATTEMPTS} attempts: {error}",
-                                          f"尝试 {START_ATTEMPTS} 次都无法启动内核：{error}")) from None
+            await self.stop()
+            if attempt == START_ATTEMPTS:
+                raise RuntimeError(tr(f"no kernel could be started in {START_ATTEMPTS} attempts: {error}",
+                                      f"尝试 {START_ATTEMPTS} 次都无法启动内核：{error}"))
+
     async def stop(self) -> None:
         """Kill the kernel if it still runs, then release its connection file, ports and channels.
 
@@ -418,6 +441,15 @@ class _Kernel:
         return _Outcome("ok", seconds, asked_exit=asked_exit, output_exceeded=exceeded)
 
 
+async def _failure(step) -> RuntimeError | None:
+    """Await one step of starting a kernel; the RuntimeError it raised, or None if it succeeded."""
+    try:
+        await step
+    except RuntimeError as error:  # "Kernel died before replying", "didn't respond in N seconds"
+        return error
+    return None
+
+
 async def _settled(value):
     """Await ``value`` if it is awaitable (jupyter_client's async managers), else return it."""
     return await value if inspect.isawaitable(value) else value
@@ -448,7 +480,8 @@ del {fn}
 
 # Grades the reference of each exercise once, in a throwaway namespace, before any learner
 # code runs: the lazy imports and set-up of torch that the checks need (sympy, torch._dynamo
-# behind torch.optim, ...) happen here, once per kernel, and not in every forked copy.
+# behind torch.optim, ...) happen here, once per kernel, and not in every forked copy. (It
+# fails, and says so, where the kernel could not import the grader.)
 _WARM_UP = """exec('''
 import importlib
 from course_lib.grading.registry import check
@@ -482,10 +515,12 @@ def _gigabytes(nbytes: int | None) -> str:
 class _Grading:
     """The state of grading one notebook: its kernel, its problems, the cells to skip."""
 
-    def __init__(self, nb, folder: Path, ids: list[str], timeout: float, *, private: Path,
+    def __init__(self, nb, folder: Path, ids: list[str] | None, timeout: float, *, private: Path,
                  memory_limit: int | None = MEMORY_LIMIT, output_limit: int = OUTPUT_LIMIT, reap: bool = False,
-                 library: Path | None = None, cover: sandbox.Cover | None = None):
+                 library: Path | None = None, cover: sandbox.Cover | None = None, path: Path | None = None):
+        self.nb, self.path = nb, path or folder / "notebook.ipynb"
         self.folder, self.ids, self.timeout, self.library = folder, ids, timeout, library
+        self.maxima: dict[str, float] | None = None  # set by resolve()
         self.cover = cover
         self.private, self.reap = private, reap
         self.memory_limit, self.output_limit = memory_limit, output_limit
@@ -503,12 +538,33 @@ class _Grading:
             self._seen.add(key)
             self.problems.append(problem)
 
+    def resolve(self) -> None:
+        """Decide, in this process, which exercises the notebook holds and what each is worth.
+
+        Called while the first kernel starts (it imports the registry, and so torch, as the
+        kernel does): the ids (:func:`find_exercise_ids`, or the ones given, checked) and the
+        maxima come from the registry here, never from the kernel.
+        """
+        from course_lib.grading import remote  # noqa: F401 (the proxy's module: imported now, not while grading)
+        from course_lib.grading.registry import get
+
+        if self.ids is None:
+            self.ids = find_exercise_ids(self.nb, self.path)
+        else:
+            self.ids = list(dict.fromkeys(self.ids))
+            for exercise_id in self.ids:
+                try:
+                    get(exercise_id)
+                except ValueError as error:
+                    raise NotebookError(f"{self.path}: {error}") from None
+        self.maxima = {i: get(i).max_points for i in self.ids}
+
     async def _start(self) -> None:
         self.kernel = _Kernel(self.folder, memory_limit=self.memory_limit, output_limit=self.output_limit,
                               library=self.library, cover=self.cover)
-        await self.kernel.start()
-        # Import the grader (and so torch) before the notebook runs, in a throwaway namespace:
-        # a slow first import must not eat the timeout of the learner's first cell.
+        await self.kernel.start(meanwhile=self.resolve if self.maxima is None else None)
+        # The kernel imported the grader as it started (_PRELOAD); the warm-up grades the references
+        # before the notebook runs: a slow first call must not eat the timeout of the learner's first cell.
         outcome = await self.kernel.run(_WARM_UP.format(ids=self.ids), max(self.timeout, WARM_UP_TIMEOUT))
         if outcome.status != "ok":
             self._report(Problem("setup", tr(f"the kernel could not import the grader: {outcome.ename}: "
@@ -651,6 +707,8 @@ class _Grading:
 
     async def grade(self, exercise_id: str, max_points: float) -> ExerciseReport:
         """Run the checks here, on a proxy of the candidate served by a copy of the kernel's snapshot."""
+        from course_lib.grading.registry import get
+
         ex = get(exercise_id)
         report = ExerciseReport(exercise_id, ex.name, 0.0, max_points, False, "")
         path = self.private / f"{uuid.uuid4().hex[:12]}.sock"
@@ -690,19 +748,20 @@ class _Grading:
         return report
 
     async def run(self) -> list[ExerciseReport]:
-        maxima = {i: get(i).max_points for i in self.ids}  # from the registry, in this process
-        await self._start()
         try:
+            await self._start()  # and self.resolve(), while the kernel starts
             alive = await self.run_cells()
             reports = []
             for exercise_id in self.ids:
                 if alive and self.channel is None:
                     alive = await self._ready()
                 if alive:
-                    reports.append(await self.grade(exercise_id, maxima[exercise_id]))
+                    reports.append(await self.grade(exercise_id, self.maxima[exercise_id]))
                 else:
+                    from course_lib.grading.registry import get
+
                     ex = get(exercise_id)
-                    reports.append(ExerciseReport(exercise_id, ex.name, 0.0, maxima[exercise_id], False,
+                    reports.append(ExerciseReport(exercise_id, ex.name, 0.0, self.maxima[exercise_id], False,
                                                   tr("not graded: the kernel kept dying or could not grade",
                                                      "未评分：内核反复崩溃或无法评分")))
             return reports
@@ -797,11 +856,14 @@ def _writable(folder: Path) -> None:
             path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def _grade_here(path: Path, text: str, ids: list[str], timeout: float, *, memory_limit: int | None = MEMORY_LIMIT,
-                output_limit: int = OUTPUT_LIMIT, reap: bool = False) -> NotebookReport:
+def _grade_here(path: Path, text: str, ids: list[str] | None, timeout: float, *,
+                memory_limit: int | None = MEMORY_LIMIT, output_limit: int = OUTPUT_LIMIT,
+                reap: bool = False) -> NotebookReport:
     """Grade the notebook ``text`` (read from ``path``) in this process, in a copy in a temporary folder.
 
-    The worker calls this with ``reap=True`` (it is the subreaper of the notebook's processes).
+    ``ids``: the exercises to grade, or None for :func:`find_exercise_ids`'s (an unknown id
+    or a notebook without exercises raises :class:`NotebookError`). The worker calls this
+    with ``reap=True`` (it is the subreaper of the notebook's processes).
     """
     nb = _parse(text, path)
     start = time.monotonic()
@@ -815,7 +877,7 @@ def _grade_here(path: Path, text: str, ids: list[str], timeout: float, *, memory
         library = _library_copy(Path(scratch) / "lib")
         cover, problem = _cover(Path(scratch), folder, library)
         grading = _Grading(nb, folder, ids, float(timeout), private=private, memory_limit=memory_limit,
-                           output_limit=output_limit, reap=reap, library=library, cover=cover)
+                           output_limit=output_limit, reap=reap, library=library, cover=cover, path=path)
         if problem is not None:
             grading._report(problem)
         try:
@@ -825,17 +887,18 @@ def _grade_here(path: Path, text: str, ids: list[str], timeout: float, *, memory
     return NotebookReport(str(path), reports, grading.problems, time.monotonic() - start)
 
 
-def _check_ids(nb, path: Path, exercise_ids: list[str] | None) -> list[str]:
-    if exercise_ids is None:
-        return find_exercise_ids(nb, path)
-    for exercise_id in exercise_ids:
-        get(exercise_id)
-    return list(dict.fromkeys(exercise_ids))
+def _exercise_bound(nb, exercise_ids: list[str] | None) -> int:
+    """At most how many exercises the worker will grade, for its deadline (it decides which)."""
+    if exercise_ids is not None:
+        return len(exercise_ids)
+    listed = nb.metadata.get("course", {}).get("exercises")
+    calls = {m.group(2) for cell in nb.cells if cell.cell_type == "code" for m in _CHECK_CALL.finditer(cell.source)}
+    return max(len(listed) if isinstance(listed, list) else 0, len(calls), 8)  # 8: more than any chapter has
 
 
-def _worker(path: Path, text: str, ids: list[str], timeout: float, memory_limit, output_limit,
+def _worker(path: Path, text: str, ids: list[str] | None, timeout: float, memory_limit, output_limit,
             deadline: float) -> NotebookReport:
-    """Grade in a worker process of its own; raise RuntimeError if it gives no report."""
+    """Grade in a worker process of its own; raise NotebookError or RuntimeError if it gives no report."""
     with tempfile.TemporaryDirectory(prefix="course-grade-worker-") as private:
         result, errors = Path(private) / "report.json", Path(private) / "stderr.txt"
         request = {"path": str(path), "text": text, "ids": ids, "timeout": timeout, "result": str(result),
@@ -859,6 +922,8 @@ def _worker(path: Path, text: str, ids: list[str], timeout: float, memory_limit,
                     worker.kill()
                     worker.wait()
         document = json.loads(_read_small(result) or "null")
+        if isinstance(document, dict) and "notebook_error" in document:  # it holds no (known) exercises
+            raise NotebookError(str(document["notebook_error"]))
         if not isinstance(document, dict) or "report" not in document:
             why = (document or {}).get("error") if isinstance(document, dict) else None
             tail = (_read_small(errors) or "").strip().splitlines()[-3:]
@@ -906,10 +971,13 @@ def grade_notebook(path: str | Path, *, timeout: float = 30, exercise_ids: list[
         raise ValueError(f"timeout={timeout}; expected a positive number of seconds")
     path = Path(path)
     data, nb = _read(path)
-    ids = _check_ids(nb, path, exercise_ids)
+    if exercise_ids is not None and not (isinstance(exercise_ids, list) and all(isinstance(i, str) for i in exercise_ids)):
+        raise ValueError(f"exercise_ids={exercise_ids!r}; expected a list of exercise ids (str) or None")
     cells = sum(c.cell_type == "code" for c in nb.cells)
-    deadline = notebook_timeout or 300 + 2 * timeout * (cells + len(ids))
-    report = _worker(path, data.decode("utf-8"), ids, float(timeout), memory_limit, output_limit, deadline)
+    deadline = notebook_timeout or 300 + 2 * timeout * (cells + _exercise_bound(nb, exercise_ids))
+    # The worker decides which exercises the notebook holds (find_exercise_ids, in its process):
+    # this one never imports the registry, so the worker starts at once.
+    report = _worker(path, data.decode("utf-8"), exercise_ids, float(timeout), memory_limit, output_limit, deadline)
     report.path = str(path)
     if not path.exists():  # deleted through an absolute path: nothing of the learner's is lost
         path.write_bytes(data)

@@ -43,6 +43,8 @@ def main() -> int:
                                     memory_limit=request["memory_limit"], output_limit=request["output_limit"],
                                     reap=True)
         document = {"report": report.to_dict()}
+    except runner.NotebookError as error:  # no exercises, or an unknown id: the caller raises it
+        document = {"notebook_error": str(error)}
     except Exception as error:  # no kernel could be started, ...: the caller reports it for this notebook
         document = {"error": f"{type(error).__name__}: {error}"}
     sandbox.kill_descendants()  # before the report exists, so that nothing left can rewrite it
