@@ -61,37 +61,83 @@ def test_patched_checks_references_and_stdout_cannot_raise_a_score(report):
 
 
 # -- the learner-variant corpus, graded through the proxy ---------------------------------------
-def _check_served(exercise_id: str, candidate):
-    """``check`` on a proxy of ``candidate`` served by a forked child, as the snapshot serves it."""
-    import os
-    import socket
+# The learner's kernel, played by a process of its own (as small as a kernel): it forks a copy
+# per variant, as the grading snapshot does per exercise, and serves the variant's candidate
+# over the socket. (Forking the test process instead, grown large by the tests before, cost
+# about a second per variant.)
+_SERVER = """
+import importlib, json, os, signal, socket, sys, traceback
+import torch
+from course_lib.grading import remote
+from course_lib.grading.registry import check, get
+from grading_variants import all_variants
 
-    from course_lib.grading import remote
-    from course_lib.grading.registry import get
-
-    import torch
-
-    name = get(exercise_id).name
-    torch.set_num_threads(1)  # a forked child cannot use the parent's OpenMP pool (the kernel runs with 1)
-    ours, theirs = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:  # the child plays the learner's kernel
+torch.set_num_threads(1)  # a forked child cannot use the parent's OpenMP pool (the kernel runs with 1)
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the copies are reaped as they end
+variants = {(v.exercise_id, v.name): v for v in all_variants()}
+for exercise_id in {v.exercise_id for v in variants.values()}:  # warm, as the grader warms a kernel up
+    module, name = exercise_id.rsplit(".", 1)
+    check(exercise_id, getattr(importlib.import_module("course_lib." + module), name), quiet=True)
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind(sys.argv[1])
+listener.listen(8)
+while True:
+    connection, _ = listener.accept()
+    line = b""
+    while not line.endswith(b"\\n"):
+        line += connection.recv(1)
+    variant = variants[tuple(json.loads(line))]
+    if os.fork() == 0:
         try:
-            ours.close()
-            remote.serve(theirs, candidate, remote.find_references(exercise_id), name)
-        except BaseException:  # shown by pytest's captured output of the failing test
-            import traceback
-
+            listener.close()
+            name = get(variant.exercise_id).name
+            remote.serve(connection, variant.candidate, remote.find_references(variant.exercise_id), name)
+        except BaseException:
             traceback.print_exc()
         finally:
             os._exit(0)
-    theirs.close()
-    ours.settimeout(60)
+    connection.close()
+"""
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    """The address of the process that serves the variants' candidates."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    address = str(tmp_path_factory.mktemp("served") / "variants.sock")
+    tests = str(Path(__file__).resolve().parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
+    server = subprocess.Popen([sys.executable, "-c", _SERVER, address], env=env, start_new_session=True)
     try:
-        return check(exercise_id, remote.RemoteCandidate(remote.Channel(ours), 0), quiet=True)
+        deadline = time.monotonic() + 120
+        while not Path(address).exists():
+            assert server.poll() is None and time.monotonic() < deadline, "the variant server did not start"
+            time.sleep(0.05)
+        yield address
     finally:
-        ours.close()
-        os.waitpid(pid, 0)
+        os.killpg(server.pid, 9)
+        server.wait()
+
+
+def _check_served(address: str, variant):
+    """``check`` on a proxy of the variant's candidate, served by a copy of the ``kernel`` process."""
+    import json
+    import socket
+
+    from course_lib.grading import remote
+
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.connect(address)
+    connection.sendall((json.dumps([variant.exercise_id, variant.name]) + "\n").encode())
+    connection.settimeout(60)
+    try:
+        return check(variant.exercise_id, remote.RemoteCandidate(remote.Channel(connection), 0), quiet=True)
+    finally:
+        connection.close()
 
 
 def _variants():
@@ -101,9 +147,9 @@ def _variants():
 
 
 @pytest.mark.parametrize("variant", _variants(), ids=lambda v: f"{v.exercise_id}:{v.name}")
-def test_a_variant_gets_the_same_verdict_through_the_proxy(variant):
+def test_a_variant_gets_the_same_verdict_through_the_proxy(kernel, variant):
     here = check(variant.exercise_id, variant.candidate, quiet=True)
-    served = _check_served(variant.exercise_id, variant.candidate)
+    served = _check_served(kernel, variant)
     assert (served.points, served.passed) == (here.points, here.passed), (served.message, here.message)
     assert [ok for _, ok, _ in served.cases] == [ok for _, ok, _ in here.cases]
 
