@@ -22,6 +22,7 @@ import importlib
 import inspect
 import os
 import pkgutil
+import sys
 import traceback
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
@@ -483,6 +484,6 @@ def check(exercise_id: str, candidate: Callable, *, seed: int = 0, quiet: bool =
             g.remote_spying = functools.partial(remote_spying, candidate)
         ex.run(guarded(candidate, ex.name), g)
     result = g.result(exercise_id)
-    if not quiet:
-        print(result.verdict())
+    if not quiet:  # one write: print() writes the line and its newline apart, and a kernel may send them apart
+        sys.stdout.write(result.verdict() + "\n")
     return result
