@@ -33,3 +33,12 @@ def assert_stub_scores_zero(exercise_id: str, chapter: str) -> CheckResult:
     assert "not implemented" in result.message
     assert get(exercise_id).chapter == chapter
     return result
+
+
+def alive(pid: int) -> bool:
+    """Whether the process ``pid`` runs (a zombie, waiting to be reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False

@@ -27,7 +27,8 @@ import pytest
 from course_lib.grading import all_exercises, check
 from course_lib.grading import cli, exercises
 from course_lib.grading import runner
-from course_lib.grading.runner import NotebookError, _cancel_stray_tasks, _Kernel, find_exercise_ids, grade_notebook
+from course_lib.grading.runner import (NotebookError, _cancel_stray_tasks, _Kernel, find_exercise_ids, forked_workers,
+                                       grade_notebook)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "notebooks"
@@ -61,8 +62,9 @@ def runs(tmp_path_factory):
          str(FIXTURES / "broken.ipynb"), "--timeout", str(FAST), "--json", str(json_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )
-    # A few kernels at a time: two dozen starting at once on two cores starve each other.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+    # A few kernels at a time: two dozen starting at once on two cores starve each other. The
+    # workers are forked from one server, as course-grade does for a class.
+    with forked_workers(), concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
         reports = {path: pool.submit(grade_notebook, path, timeout=FAST)
                    for path in (FIXTURES / "dies.ipynb", FIXTURES / "stubborn.ipynb")}
         for path in SOLUTIONS:

@@ -3,7 +3,8 @@
 The fixtures in ``tests/notebooks/hostile_*.ipynb`` (written by hand, each cheat of issue 11
 that concerns the runtime): ``processes`` starts detached children, double-forked daemons,
 children left behind by a kernel death and children while its exercise is graded;
-``files`` writes beside itself and deletes its own file; ``limits`` allocates too much
+``files`` writes beside itself and deletes its own file (it cannot see it; a copy of it
+in a folder the grader cannot hide can); ``limits`` allocates too much
 memory, prints forever and raises ``KeyboardInterrupt`` itself; ``state`` replaces
 ``sys.stdout``, turns grad mode off, changes the default dtype and starts a thread that kills
 the kernel once grading begins; ``disk`` appends a wrong function to course_lib's source, its
@@ -21,25 +22,20 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
+from grading_helpers import alive
 
 from course_lib.grading import all_exercises
-from course_lib.grading.runner import grade_notebook
+from course_lib.grading.runner import forked_workers, grade_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "notebooks"
 HOSTILE = ["hostile_processes", "hostile_files", "hostile_limits", "hostile_state", "hostile_disk"]
 TIMEOUT = 20  # generous: this runs on a loaded machine; the endless cells pay it once each
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +47,23 @@ def graded(tmp_path_factory):
         (folder / name).mkdir()
         paths[name] = folder / name / "nb.ipynb"
         shutil.copy(FIXTURES / f"{name}.ipynb", paths[name])
+    # ``files`` again, straight in the temporary folder: the kernel writes there, so that folder
+    # cannot be hidden from it, and the notebook reaches (and deletes) its own file.
+    opened = Path(tempfile.gettempdir()) / f"course-grade-test-{uuid.uuid4().hex[:8]}.ipynb"
+    opened.write_text((FIXTURES / "hostile_files.ipynb").read_text().replace("_TEST_ORIGINAL", "_TEST_OPENED")
+                      .replace("nb.ipynb", opened.name))
+    paths["hostile_files_opened"] = opened
     before = {name: path.read_bytes() for name, path in paths.items()}
     seen = folder / "seen.json"
     env = {"COURSE_GRADE_TEST_PIDS": str(pids), "COURSE_GRADE_TEST_ORIGINAL": str(paths["hostile_files"]),
+           "COURSE_GRADE_TEST_OPENED": str(opened),
            "COURSE_GRADE_TEST_REPORT": str(seen), "COURSE_GRADE_TEST_PROJECT": str(ROOT),
            "COURSE_GRADE_TEST_GIT": str(_git_dir())}
     masks_source = (ROOT / "course_lib" / "masks.py").read_bytes()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the worker and the kernel inherit them
-    try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
+    try:  # as a class is graded: every worker forked from one server (started after the env is set)
+        with forked_workers(), concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
             futures = {name: pool.submit(grade_notebook, path, timeout=TIMEOUT) for name, path in paths.items()}
             reports = {name: f.result() for name, f in futures.items()}
     finally:
@@ -73,9 +76,10 @@ def graded(tmp_path_factory):
         if masks_after != masks_source:  # the hole is open: undo it, and the test below fails
             (ROOT / "course_lib" / "masks.py").write_bytes(masks_source)
     recorded = [int(line) for line in pids.read_text().split()] if pids.exists() else []
-    return {"reports": reports, "paths": paths, "before": before, "pids": recorded,
-            "seen": json.loads(seen.read_text()) if seen.exists() else None, "masks_source": masks_source,
-            "masks_after": masks_after}
+    yield {"reports": reports, "paths": paths, "before": before, "pids": recorded,
+           "seen": json.loads(seen.read_text()) if seen.exists() else None, "masks_source": masks_source,
+           "masks_after": masks_after}
+    opened.unlink(missing_ok=True)
 
 
 def _git_dir() -> Path:
@@ -98,7 +102,7 @@ def test_every_process_a_notebook_started_is_gone_after_grading(graded):
     # death), the child left by the death, one started while the exercise is graded.
     pids = graded["pids"]
     assert len(pids) >= 2 * 25 + 2, len(pids)
-    assert [p for p in pids if _alive(p)] == []
+    assert [p for p in pids if alive(p)] == []
     e = _by_id(report)["masks.causal_mask"]
     assert e.passed and e.points == e.max_points > 0, e.message
     assert ("kernel-died", 3) in {(p.kind, p.cell) for p in report.problems}
@@ -106,12 +110,17 @@ def test_every_process_a_notebook_started_is_gone_after_grading(graded):
 
 def test_the_learners_files_are_never_the_kernels(graded):
     report, path = graded["reports"]["hostile_files"], graded["paths"]["hostile_files"]
-    # It deleted its own file: put back as it was, and said so; what it wrote went to its copy.
+    # Its folder is hidden from the kernel: it cannot find its own file; what it wrote went to its copy.
     assert path.read_bytes() == graded["before"]["hostile_files"]
     assert sorted(p.name for p in path.parent.iterdir()) == ["nb.ipynb"]
-    assert any(p.kind == "file-changed" and "deleted its own file" in p.message for p in report.problems)
-    e = _by_id(report)["masks.causal_mask"]
-    assert e.passed and e.points == e.max_points
+    assert ("cell-error", 3, "FileNotFoundError") in {(p.kind, p.cell, p.error) for p in report.problems}
+    assert not any(p.kind == "file-changed" for p in report.problems)
+    # In a folder that cannot be hidden it deletes its own file: put back as it was, and said so.
+    opened, path = graded["reports"]["hostile_files_opened"], graded["paths"]["hostile_files_opened"]
+    assert path.read_bytes() == graded["before"]["hostile_files_opened"]
+    assert any(p.kind == "file-changed" and "deleted its own file" in p.message for p in opened.problems)
+    for e in (_by_id(report)["masks.causal_mask"], _by_id(opened)["masks.causal_mask"]):
+        assert e.passed and e.points == e.max_points
 
 
 def test_memory_output_and_keyboard_interrupt_are_named_and_cost_only_themselves(graded):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import csv
 import io
 import json
@@ -37,7 +38,7 @@ from tqdm import tqdm
 from course_lib.grading import sandbox
 from course_lib.grading.language import grader_language, graded_in
 from course_lib.grading.runner import (MEMORY_LIMIT, ExerciseReport, NotebookError, NotebookReport, Problem,
-                                       find_exercise_ids, grade_notebook, read_notebook)
+                                       find_exercise_ids, forked_workers, grade_notebook, read_notebook)
 from course_lib.i18n import LANGUAGES, tr
 
 __all__ = ["main", "format_report"]
@@ -206,10 +207,12 @@ def _expected_exercises(path: Path) -> list[ExerciseReport]:
     return [ExerciseReport(i, get(i).name, 0.0, get(i).max_points, False, tr("not graded", "未评分")) for i in ids]
 
 
-def _grade(job: _Job, args) -> NotebookReport:
+def _grade(job: _Job, args, hide: list[str]) -> NotebookReport:
     """Grade one notebook; whatever goes wrong costs only this notebook's report."""
     try:
-        return grade_notebook(job.path, timeout=args.timeout, memory_limit=int(args.memory * (1 << 30)))
+        # Every notebook of the run is out of the kernel's sight: nobody copies a classmate's work.
+        return grade_notebook(job.path, timeout=args.timeout, memory_limit=int(args.memory * (1 << 30)),
+                              hide=hide)
     except Exception as error:  # NotebookError (a bad file), RuntimeError (the grader failed), anything
         message = str(error) if isinstance(error, (NotebookError, RuntimeError)) else f"{type(error).__name__}: {error}"
         return NotebookReport(str(job.path), _expected_exercises(job.path),
@@ -221,8 +224,13 @@ def _grade_all(jobs: list[_Job], args, *, show) -> list[NotebookReport]:
     reports: list[NotebookReport | None] = [None] * len(jobs)
     bar = tqdm(total=len(jobs), unit="notebook", desc="grading", file=sys.stderr,
                disable=len(jobs) < 2 and not sys.stderr.isatty())
-    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(_grade, job, args): n for n, job in enumerate(jobs)}
+    # More than one notebook: the workers are forked from one process that imported the grader once.
+    shared = forked_workers() if len(jobs) > 1 else contextlib.nullcontext()
+    hide = {str(job.path.parent.resolve()) for job in jobs}
+    if args.submissions is not None:
+        hide.add(str(args.submissions.resolve()))
+    with shared, concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(_grade, job, args, sorted(hide)): n for n, job in enumerate(jobs)}
         for future in concurrent.futures.as_completed(futures):
             n = futures[future]
             reports[n] = future.result()

@@ -5,7 +5,10 @@ against the notebook schema, and hands it to a **worker process** of its own
 (:mod:`course_lib.grading.worker`), which grades it and dies. Neither imports torch before
 the kernel is launched: the kernel imports the grader as it starts (``_PRELOAD``) while the
 worker imports the registry and decides which exercises the notebook holds and what each is
-worth (:meth:`_Grading.resolve`), so the two imports overlap. The worker:
+worth (:meth:`_Grading.resolve`), so the two imports overlap. For a class
+(:func:`forked_workers`), the workers are forks of one server that imported the grader once
+instead. Either way the report comes back in a file of the grader's private folder, with a
+secret only the grader and its worker know. The worker:
 
 - writes a *copy* of the notebook into a fresh temporary folder (named like the notebook's
   own folder) and starts the kernel there: the learner's files are never the kernel's
@@ -16,8 +19,10 @@ worth (:meth:`_Grading.resolve`), so the two imports overlap. The worker:
   is written;
 - caps the kernel's memory (``RLIMIT_AS``) and the output it keeps of each cell;
 - starts the kernel in namespaces of its own where the project checkout (course_lib's source,
-  ``solutions/``, ``.git``) is an empty read-only folder (:func:`sandbox.cover_plan`); where
-  the OS forbids that, it grades anyway and reports a ``"not-hidden"`` problem.
+  ``solutions/``, ``.git``), the notebook's own folder, the folders given as ``hide`` (a
+  class's) and the grader's private folder are empty read-only folders
+  (:func:`sandbox.cover_plan`); where the OS forbids that, it grades anyway and reports a
+  ``"not-hidden"`` problem.
 
 Inside the worker, the notebook is executed cell by cell with
 :class:`nbclient.NotebookClient` in a fresh ``python3`` kernel. Then the kernel forks a
@@ -59,16 +64,20 @@ import inspect
 import json
 import os
 import re
+import secrets
 import shutil
+import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import warnings
 from dataclasses import asdict, dataclass, field
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 # nbformat validates with jsonschema, which imports rfc3987_syntax where it is installed, for
@@ -89,7 +98,7 @@ from course_lib.i18n import tr
 # while they do (see _Grading.resolve).
 
 __all__ = ["ExerciseReport", "Problem", "NotebookReport", "NotebookError", "grade_notebook",
-           "read_notebook", "find_exercise_ids"]
+           "forked_workers", "read_notebook", "find_exercise_ids"]
 
 #: How many times one notebook may kill its kernel before the runner stops restarting it.
 MAX_RESTARTS = 5
@@ -824,26 +833,53 @@ def _library_copy(folder: Path) -> Path:
     return folder
 
 
-def _cover(scratch: Path, folder: Path, library: Path) -> tuple[sandbox.Cover | None, Problem | None]:
-    """How the kernel's namespaces hide the project (``sandbox.cover_plan``), or why they cannot."""
+def _private_root() -> Path | None:
+    """This user's folder for the grader's own files (reports), hidden from every kernel; None if unsafe."""
+    root = Path(tempfile.gettempdir()) / f"course-grade-private-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        root.mkdir(mode=0o700)
+    info = os.lstat(root)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None  # not a folder of ours alone (planted by someone?): use a fresh one in the open
+    return root
+
+
+def _hidden(project: list[Path], extra: list[str], writable: list[Path]) -> list[Path]:
+    """The folders to hide: the project's, then each extra one the kernel does not need, none inside another."""
+    private = _private_root()
+    wanted = [p.resolve() for p in writable]
+    folders = list(project)
+    for name in [*extra, *([private] if private else [])]:
+        folder = Path(name).resolve()
+        # One holding a folder the kernel writes to (home, the temporary folder) cannot be hidden.
+        if folder.is_dir() and not any(w.is_relative_to(folder) for w in wanted):
+            folders.append(folder)
+    return [f for f in folders if not any(f != g and f.is_relative_to(g) for g in folders)]
+
+
+def _cover(scratch: Path, folder: Path, library: Path, extra: list[str] = ()) -> tuple[sandbox.Cover | None,
+                                                                                        Problem | None]:
+    """How the kernel's namespaces hide the project and the ``extra`` folders, or why they cannot."""
     import course_lib
     from jupyter_core.paths import jupyter_runtime_dir
 
     package = Path(course_lib.__file__).resolve().parent
-    hide = sandbox.project_root(package)
+    project = sandbox.project_root(package)
     runtime = Path(jupyter_runtime_dir())  # the connection file: the kernel reads it from there
     runtime.mkdir(parents=True, exist_ok=True)
+    writable = [scratch, Path(tempfile.gettempdir()), runtime, Path.home()]
     # An installed course_lib is only read-only; a checkout's is hidden with the rest of it.
-    readonly = [Path(sys.prefix), Path(sys.base_prefix), library, *([] if hide else [package])]
+    readonly = [Path(sys.prefix), Path(sys.base_prefix), library, *([] if project else [package])]
+    hide = project
     try:
-        cover = sandbox.cover_plan(hide, writable=[scratch, Path(tempfile.gettempdir()), runtime, Path.home()],
-                                   readonly=readonly, cwd=folder)
+        hide = _hidden(project, list(extra), writable)
+        cover = sandbox.cover_plan(hide, writable=writable, readonly=readonly, cwd=folder)
         why = sandbox.cover_failure(cover)
     except (OSError, ValueError) as error:
         why = f"{type(error).__name__}: {error}"
     if why is None:
         return cover, None
-    where = ", ".join(map(str, hide)) or str(package)
+    where = ", ".join(map(str, project)) or str(package)
     return None, Problem("not-hidden", tr(
         f"the project ({where}) could not be hidden from the kernel ({why}): a notebook could read or change "
         "it by absolute path; graded anyway",
@@ -858,12 +894,13 @@ def _writable(folder: Path) -> None:
 
 def _grade_here(path: Path, text: str, ids: list[str] | None, timeout: float, *,
                 memory_limit: int | None = MEMORY_LIMIT, output_limit: int = OUTPUT_LIMIT,
-                reap: bool = False) -> NotebookReport:
+                reap: bool = False, hide: list[str] = ()) -> NotebookReport:
     """Grade the notebook ``text`` (read from ``path``) in this process, in a copy in a temporary folder.
 
     ``ids``: the exercises to grade, or None for :func:`find_exercise_ids`'s (an unknown id
     or a notebook without exercises raises :class:`NotebookError`). The worker calls this
-    with ``reap=True`` (it is the subreaper of the notebook's processes).
+    with ``reap=True`` (it is the subreaper of the notebook's processes). ``hide``: folders
+    the kernel must not see, besides the project and the grader's private folder.
     """
     nb = _parse(text, path)
     start = time.monotonic()
@@ -875,7 +912,7 @@ def _grade_here(path: Path, text: str, ids: list[str] | None, timeout: float, *,
         private = Path(scratch) / "results"
         private.mkdir(mode=0o700)
         library = _library_copy(Path(scratch) / "lib")
-        cover, problem = _cover(Path(scratch), folder, library)
+        cover, problem = _cover(Path(scratch), folder, library, hide)
         grading = _Grading(nb, folder, ids, float(timeout), private=private, memory_limit=memory_limit,
                            output_limit=output_limit, reap=reap, library=library, cover=cover, path=path)
         if problem is not None:
@@ -896,45 +933,156 @@ def _exercise_bound(nb, exercise_ids: list[str] | None) -> int:
     return max(len(listed) if isinstance(listed, list) else 0, len(calls), 8)  # 8: more than any chapter has
 
 
-def _worker(path: Path, text: str, ids: list[str] | None, timeout: float, memory_limit, output_limit,
-            deadline: float) -> NotebookReport:
-    """Grade in a worker process of its own; raise NotebookError or RuntimeError if it gives no report."""
-    with tempfile.TemporaryDirectory(prefix="course-grade-worker-") as private:
-        result, errors = Path(private) / "report.json", Path(private) / "stderr.txt"
-        request = {"path": str(path), "text": text, "ids": ids, "timeout": timeout, "result": str(result),
-                   "memory_limit": memory_limit, "output_limit": output_limit}
-        with open(errors, "wb") as stderr:
-            worker = subprocess.Popen([sys.executable, "-m", "course_lib.grading.worker"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+class _WorkerServer:
+    """A ``worker --serve`` process that forks every notebook's worker (see :func:`forked_workers`)."""
+
+    def __init__(self):
+        # A socket pair, not an address: a kernel (same user) finds nothing to connect to.
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.lock = threading.Lock()
+        with theirs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "course_lib.grading.worker", "--serve", str(theirs.fileno())],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                pass_fds=[theirs.fileno()], start_new_session=True)
+
+    def close(self) -> None:
+        """Close the control socket (the server kills whatever is left and exits), then wait for it."""
+        self.control.close()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def run(self, request: dict, stderr, deadline: float) -> str | None:
+        """Grade ``request`` in a forked worker; None if none could be forked (then spawn one)."""
+        end = time.monotonic() + deadline
+        connection, theirs = socket.socketpair()
+        with connection:
             try:
-                worker.communicate(json.dumps(request).encode(), timeout=deadline)
-            except subprocess.TimeoutExpired:  # SIGTERM: the worker kills the notebook's processes, then exits
-                worker.terminate()
+                with theirs, self.lock:
+                    socket.send_fds(self.control, [b"w"], [theirs.fileno(), stderr.fileno()])
+                connection.settimeout(min(STARTUP_TIMEOUT, deadline))  # the server may still be importing
+                connection.sendall(json.dumps(request).encode() + b"\n")
+                answer = b""
+                while not answer.endswith(b"\n"):
+                    chunk = connection.recv(64)
+                    if not chunk:
+                        return None
+                    answer += chunk
+                pid = int(answer)
+            except (OSError, ValueError):  # the server is gone, could not fork, or is stuck
+                return None
+            done = False
+            try:
+                connection.settimeout(max(end - time.monotonic(), 0.001))
                 try:
-                    worker.wait(15)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait()
-                raise RuntimeError(tr(f"{path}: grading took longer than {deadline:g} s; stopped it",
-                                      f"{path}：评分超过 {deadline:g} 秒；已停止")) from None
+                    while connection.recv(4096):  # the connection closes when the worker exits
+                        pass
+                    done = True
+                except TimeoutError:  # SIGTERM: the worker kills the notebook's processes, then exits
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+                    connection.settimeout(15)
+                    with contextlib.suppress(TimeoutError):
+                        while connection.recv(4096):
+                            pass
+                        done = True
+                    raise _Overdue from None
             finally:
-                if worker.poll() is None:  # interrupted (Ctrl-C): take the worker down with us
-                    worker.kill()
-                    worker.wait()
-        document = json.loads(_read_small(result) or "null")
+                if not done:  # interrupted (Ctrl-C), or deaf to SIGTERM: take the worker down
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+        return tr("the worker exited without a report", "工作进程退出，没有留下报告")
+
+
+class _Overdue(Exception):
+    """The worker ran past the notebook's deadline and was stopped."""
+
+
+_SERVER: _WorkerServer | None = None
+
+
+@contextlib.contextmanager
+def forked_workers():
+    """Within this block, every notebook's worker is forked from one server that imported the grader.
+
+    A worker imports the grader, and so torch, which costs 2-3 s of CPU: for a class this is
+    paid once instead of once per notebook (``course-grade`` uses it for more than one
+    notebook). Each forked worker does what a spawned one does (its own session, subreaper,
+    deadline, atomic report); where none can be forked, a worker is spawned as usual. The
+    server inherits the environment as it is when the block starts. Blocks may nest.
+    """
+    global _SERVER
+    if _SERVER is not None:
+        yield
+        return
+    _SERVER = _WorkerServer()
+    try:
+        yield
+    finally:
+        server, _SERVER = _SERVER, None
+        server.close()
+
+
+def _spawned(request: dict, stderr, deadline: float) -> str:
+    """Grade ``request`` in a worker started as ``python -m course_lib.grading.worker``."""
+    worker = subprocess.Popen([sys.executable, "-m", "course_lib.grading.worker"], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+    try:
+        worker.communicate(json.dumps(request).encode(), timeout=deadline)
+    except subprocess.TimeoutExpired:  # SIGTERM: the worker kills the notebook's processes, then exits
+        worker.terminate()
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        raise _Overdue from None
+    finally:
+        if worker.poll() is None:  # interrupted (Ctrl-C): take the worker down with us
+            worker.kill()
+            worker.wait()
+    return tr(f"exit status {worker.returncode}", f"退出状态 {worker.returncode}")
+
+
+def _worker(path: Path, text: str, ids: list[str] | None, timeout: float, memory_limit, output_limit,
+            deadline: float, hide: list[str]) -> NotebookReport:
+    """Grade in a worker process of its own; raise NotebookError or RuntimeError if it gives no report."""
+    with tempfile.TemporaryDirectory(prefix="course-grade-worker-", dir=_private_root()) as private:
+        result, errors = Path(private) / "report.json", Path(private) / "stderr.txt"
+        token = secrets.token_hex(16)  # known to this process and the worker only: never in a file
+        request = {"path": str(path), "text": text, "ids": ids, "timeout": timeout, "result": str(result),
+                   "memory_limit": memory_limit, "output_limit": output_limit, "token": token, "hide": hide}
+        server, start = _SERVER, time.monotonic()
+        try:
+            with open(errors, "wb") as stderr:
+                status = server.run(request, stderr, deadline) if server is not None else None
+                if status is None:
+                    status = _spawned(request, stderr, max(deadline - (time.monotonic() - start), 1.0))
+        except _Overdue:
+            raise RuntimeError(tr(f"{path}: grading took longer than {deadline:g} s; stopped it",
+                                  f"{path}：评分超过 {deadline:g} 秒；已停止")) from None
+        try:
+            document = json.loads(_read_small(result) or "null")
+        except ValueError:
+            document = None
+        if not (isinstance(document, dict) and document.get("token") == token):  # none, or not the worker's
+            document = None
         if isinstance(document, dict) and "notebook_error" in document:  # it holds no (known) exercises
             raise NotebookError(str(document["notebook_error"]))
         if not isinstance(document, dict) or "report" not in document:
             why = (document or {}).get("error") if isinstance(document, dict) else None
             tail = (_read_small(errors) or "").strip().splitlines()[-3:]
-            raise RuntimeError(tr(f"{path}: the grader failed: {why or ' / '.join(tail) or worker.returncode}",
-                                  f"{path}：评分程序出错：{why or ' / '.join(tail) or worker.returncode}"))
+            raise RuntimeError(tr(f"{path}: the grader failed: {why or ' / '.join(tail) or status}",
+                                  f"{path}：评分程序出错：{why or ' / '.join(tail) or status}"))
         return NotebookReport.from_dict(document["report"])
 
 
 def grade_notebook(path: str | Path, *, timeout: float = 30, exercise_ids: list[str] | None = None,
                    memory_limit: int | None = MEMORY_LIMIT, output_limit: int = OUTPUT_LIMIT,
-                   notebook_timeout: float | None = None) -> NotebookReport:
+                   notebook_timeout: float | None = None, hide: Sequence[str | Path] = ()) -> NotebookReport:
     """Execute a copy of the notebook at ``path`` in a fresh kernel and grade its exercises.
 
     Parameters
@@ -952,6 +1100,11 @@ def grade_notebook(path: str | Path, *, timeout: float = 30, exercise_ids: list[
         Bytes of output kept per cell; a cell printing more is interrupted.
     notebook_timeout : float, optional
         Seconds the whole notebook may take (default: generous, from ``timeout`` and its size).
+    hide : sequence of str or Path, default ()
+        Folders the kernel must not see, besides the project checkout, the notebook's own
+        folder and the grader's private folder (which are always hidden): for a class, the
+        folder of every student's work. A folder that holds one the kernel writes to (the
+        home or temporary folder) cannot be hidden and is left visible.
 
     Returns
     -------
@@ -973,11 +1126,16 @@ def grade_notebook(path: str | Path, *, timeout: float = 30, exercise_ids: list[
     data, nb = _read(path)
     if exercise_ids is not None and not (isinstance(exercise_ids, list) and all(isinstance(i, str) for i in exercise_ids)):
         raise ValueError(f"exercise_ids={exercise_ids!r}; expected a list of exercise ids (str) or None")
+    if isinstance(hide, (str, Path)) or not all(isinstance(h, (str, Path)) for h in hide):
+        raise ValueError(f"hide={hide!r}; expected a list of folders (str or Path)")
     cells = sum(c.cell_type == "code" for c in nb.cells)
     deadline = notebook_timeout or 300 + 2 * timeout * (cells + _exercise_bound(nb, exercise_ids))
     # The worker decides which exercises the notebook holds (find_exercise_ids, in its process):
     # this one never imports the registry, so the worker starts at once.
-    report = _worker(path, data.decode("utf-8"), exercise_ids, float(timeout), memory_limit, output_limit, deadline)
+    # The notebook's own folder too: other notebooks (a classmate's work) lie next to it.
+    hidden = [str(path.resolve().parent), *map(str, hide)]
+    report = _worker(path, data.decode("utf-8"), exercise_ids, float(timeout), memory_limit, output_limit, deadline,
+                     hidden)
     report.path = str(path)
     if not path.exists():  # deleted through an absolute path: nothing of the learner's is lost
         path.write_bytes(data)
