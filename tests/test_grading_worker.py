@@ -44,6 +44,17 @@ for path in found:
     for cell in json.load(open(path))["cells"]:
         if cell["cell_type"] == "code" and "def " in "".join(cell["source"]):
             exec("".join(cell["source"]))
+# and plant a full-marks report wherever a worker's folder can be found, then break the
+# worker's own write (it scored 1000 / 1000 this way before the reports were hidden and signed)
+forged = {{"report": {{"path": "x", "problems": [], "seconds": 1, "graded": True, "exercises": [{{
+    "id": "masks.causal_mask", "name": "causal_mask", "points": 1000, "max_points": 1000, "passed": True,
+    "message": "forged", "cases": []}}]}}}}
+for folder in glob.glob(tempfile.gettempdir() + "/course-grade-*worker-*") + glob.glob(private + "/*"):
+    try:
+        open(folder + "/report.json", "w").write(json.dumps(forged))
+        os.mkdir(folder + "/report.json.tmp")
+    except OSError:
+        pass
 """
 
 
