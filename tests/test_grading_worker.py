@@ -110,11 +110,18 @@ def test_a_forked_worker_past_its_deadline_is_stopped_and_a_dead_server_is_done_
     assert runner._SERVER is None and server.process.returncode is not None
 
 
-def test_the_server_is_gone_after_its_block(tmp_path):
+def test_the_server_is_gone_after_its_block(monkeypatch):
     with forked_workers():
         process = runner._SERVER.process
         assert process.poll() is None
     assert process.poll() is not None and runner._SERVER is None
+
+    def refused(*args):
+        raise OSError("Protocol not supported")
+
+    monkeypatch.setattr(runner.socket, "socketpair", refused)  # as on macOS: then every worker is spawned
+    with forked_workers():
+        assert runner._SERVER is None
 
 
 def test_a_report_the_worker_did_not_write_is_refused(tmp_path, monkeypatch):
