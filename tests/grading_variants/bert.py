@@ -102,6 +102,15 @@ def mt_global_rng(ids, *, vocab_size, mask_id, special_ids=(), mask_prob=0.15, g
                        mask_prob=mask_prob, generator=None)
 
 
+def mt_last_id_never(ids, *, vocab_size, mask_id, special_ids=(), mask_prob=0.15, generator=None):
+    chosen = (torch.rand(ids.shape, generator=generator) < mask_prob) & _ordinary(ids, special_ids)
+    r = torch.rand(ids.shape, generator=generator)
+    words = torch.randint(0, vocab_size - 1, ids.shape, generator=generator)  # off by one: never the last id
+    inputs = torch.where(chosen & (r < 0.8), torch.full_like(ids, mask_id), ids)
+    inputs = torch.where(chosen & (r >= 0.8) & (r < 0.9), words, inputs)
+    return inputs, ids.masked_fill(~chosen, -100)
+
+
 def mt_fixed_15(ids, *, vocab_size, mask_id, special_ids=(), mask_prob=0.15, generator=None):
     return mt_one_draw(ids, vocab_size=vocab_size, mask_id=mask_id, special_ids=special_ids,
                        mask_prob=0.15, generator=generator)
@@ -119,4 +128,5 @@ VARIANTS = [
     wrong(MT, "labels read from inputs", mt_labels_from_inputs, "ORIGINAL"),
     wrong(MT, "the global random generator", mt_global_rng, "generator"),
     wrong(MT, "mask_prob ignored", mt_fixed_15, "mask_prob"),
+    wrong(MT, "random words never the last id", mt_last_id_never, "last id"),
 ]

@@ -113,6 +113,23 @@ class ProjRandomBias(_Proj):
             self.bias = nn.Parameter(torch.randn(vocab_size))
 
 
+class ProjNoBiasWhenTied(nn.Module):
+    """Creates the bias only when untied: bias=True with tied_to is ignored."""
+
+    def __init__(self, d_model, vocab_size, *, tied_to=None, bias=False):
+        super().__init__()
+        self.bias = None
+        if tied_to is None:
+            self.weight = nn.Parameter(torch.randn(vocab_size, d_model) * d_model**-0.5)
+            if bias:
+                self.bias = nn.Parameter(torch.zeros(vocab_size))
+        else:
+            self.weight = tied_to.weight
+
+    def forward(self, h):
+        return F.linear(h, self.weight, self.bias)
+
+
 class ProjSoftmax(_Proj):
     def forward(self, h):
         return torch.softmax(super().forward(h), dim=-1)
@@ -148,6 +165,14 @@ def pc_with_buffers(*modules):
     return sum(seen.values())
 
 
+def pc_state_dict(*modules):
+    seen = {}
+    for m in modules:  # the state dict holds the persistent buffers too
+        for t in m.state_dict(keep_vars=True).values():
+            seen[id(t)] = t.numel()
+    return sum(seen.values())
+
+
 def pc_first_only(*modules):
     return sum(p.numel() for p in modules[0].parameters())
 
@@ -163,11 +188,13 @@ VARIANTS = [
     correct(OP, "F.linear, xavier init", ProjLinear),
     wrong(OP, "cloned when tied", ProjCloned, "untied"),
     wrong(OP, "random bias", ProjRandomBias, "zero"),
+    wrong(OP, "no bias when tied", ProjNoBiasWhenTied, "with tied_to"),
     wrong(OP, "softmax", ProjSoftmax, "softmax"),
     wrong(OP, "scaled logits", ProjScaled, "sqrt\\(d_model\\)"),
     correct(PC, "dict by id", pc_ids),
     correct(PC, "set of parameters", pc_set),
     wrong(PC, "counts shared twice", pc_naive, "counted once per module"),
     wrong(PC, "counts buffers", pc_with_buffers, "buffers"),
+    wrong(PC, "counts the state dict", pc_state_dict, "buffers"),
     wrong(PC, "first module only", pc_first_only, "three for the separate"),
 ]

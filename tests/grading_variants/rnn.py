@@ -65,6 +65,14 @@ def width_default_layers(target, config):
     return width_linear_scan(target, replace(config, num_layers=1, tie_embeddings=True))
 
 
+def width_bounded_bisection(target, config):
+    lo, hi = 1, 512  # a hard-coded upper bound: wrong for any target past width 512's count
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if _count(config, mid) < target else (lo, mid)
+    return min((lo, hi), key=lambda w: (abs(_count(config, w) - target), w))
+
+
 VARIANTS = [
     correct(WIDTH, "linear scan, nearest neighbour", width_linear_scan),
     correct(WIDTH, "quadratic fit, then the neighbours", width_quadratic_then_neighbours),
@@ -72,4 +80,5 @@ VARIANTS = [
     wrong(WIDTH, "rounded up", width_round_up, "rounded up"),
     wrong(WIDTH, "attention ignored", width_ignores_attention, "width for the model without attention"),
     wrong(WIDTH, "layers and tying ignored", width_default_layers, "width for a one-layer model"),
+    wrong(WIDTH, "searched up to 512 only", width_bounded_bisection, "closer to the target"),
 ]

@@ -79,6 +79,11 @@ def nl_zero_based(step, *, d_model, warmup, factor=1.0):
     return nl_formula(step + 1, d_model=d_model, warmup=warmup, factor=factor)
 
 
+def nl_tensor(step, *, d_model, warmup, factor=1.0):
+    step = torch.tensor(float(step), dtype=torch.float64)  # a 0-d tensor, not the float the task asks for
+    return factor * d_model**-0.5 * torch.minimum(step**-0.5, step * warmup**-1.5)
+
+
 def nl_no_factor(step, *, d_model, warmup, factor=1.0):
     return d_model**-0.5 * min(step**-0.5, step * warmup**-1.5)
 
@@ -132,6 +137,7 @@ VARIANTS = [
     wrong(NL, "max", nl_max, "max instead of min"),
     wrong(NL, "steps from 0", nl_zero_based, "off by one"),
     wrong(NL, "factor ignored", nl_no_factor, "factor"),
+    wrong(NL, "a 0-d tensor", nl_tensor, "not a tensor"),
     correct(MF, "per-matmul counts", mf_counts),
     correct(MF, "closed form", mf_closed_form),
     wrong(MF, "forward only", mf_forward_only, "forward pass only"),

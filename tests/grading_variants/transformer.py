@@ -76,6 +76,19 @@ class EncNoDropout(_Enc):
         super().__init__(d_model, num_heads, d_ff, 0.0, norm_first)
 
 
+class EncNoResidualDropout(_Enc):
+    def __init__(self, d_model, num_heads, d_ff, dropout=0.1, norm_first=False):
+        super().__init__(d_model, num_heads, d_ff, dropout, norm_first)
+        self.self_attn = Residual(d_model, Attend(d_model, num_heads, dropout), norm_first)  # no residual dropout
+        self.ffn = Residual(d_model, PositionwiseFFN(d_model, d_ff, dropout), norm_first)
+
+
+class EncNoAttentionDropout(_Enc):
+    def __init__(self, d_model, num_heads, d_ff, dropout=0.1, norm_first=False):
+        super().__init__(d_model, num_heads, d_ff, dropout, norm_first)
+        self.self_attn = Residual(d_model, Attend(d_model, num_heads), norm_first, dropout)  # weights never dropped
+
+
 class _Dec(nn.Module):
     def __init__(self, d_model, num_heads, d_ff, dropout=0.1, norm_first=False):
         super().__init__()
@@ -153,6 +166,8 @@ VARIANTS = [
     wrong(EL, "FFN without residual", EncFfnNoResidual, "no residual"),
     wrong(EL, "norm_first ignored", EncAlwaysPostLN, "post-LN wiring"),
     wrong(EL, "dropout not passed on", EncNoDropout, "dropout"),
+    wrong(EL, "the Residuals without dropout", EncNoResidualDropout, "self_attn's Residual, ffn's Residual"),
+    wrong(EL, "the attention weights without dropout", EncNoAttentionDropout, "the attention weights"),
     correct(DL, "Residual around Attend", DecResidual),
     correct(DL, "named self and cross sub-layers", DecNamedSublayers),
     wrong(DL, "masks swapped", DecSwappedMasks, "mask"),

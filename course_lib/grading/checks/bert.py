@@ -112,6 +112,16 @@ def _(candidate, g):
         g.expect(0.06 < 1 - masked - kept < 0.14,
                  tr(f"{1 - masked - kept:.0%} of the chosen became another word; expected about 10% random words",
                     f"被选中的词元中有 {1 - masked - kept:.0%} 变成了别的词；随机词应约为 10%"))
+        # Every token 1, 90% chosen, [MASK] = 0, a vocabulary of 4: ids 2 and 3 can only be random words,
+        # about 740 of each; the last id of the vocabulary must be drawn too.
+        ones = torch.ones(64, 512, dtype=torch.long)
+        words = candidate(ones, vocab_size=4, mask_id=0, special_ids=[], mask_prob=0.9,
+                          generator=torch.Generator().manual_seed(7))[0]
+        drawn = sorted(set(words.unique().tolist()) - {0, 1})
+        g.expect(drawn == [2, 3], tr(f"with vocab_size=4 the random words were only {drawn}: draw them from the "
+                                     "whole [0, vocab_size), its last id included",
+                                     f"vocab_size=4 时随机词只有 {drawn}：应从整个 [0, vocab_size) 中抽取，"
+                                     "包括最后一个 id"))
     with g.case(tr("the generator makes the draw reproducible",
                    "generator 让抽样可以复现")):
         a, b, c = _call(candidate, ids, 5), _call(candidate, ids, 5), _call(candidate, ids, 6)

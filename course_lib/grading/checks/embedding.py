@@ -143,21 +143,24 @@ def _(candidate, g):
         g.expect(not torch.allclose(emb(ids), before), tr("one SGD step on the projection left the embedding "
                                                            "unchanged: the two do not share one matrix",
                                                           "对投影做一步 SGD 后嵌入没有变化：两者没有共享同一个矩阵"))
-    with g.case(tr("bias=True adds a learned vector of vocab_size numbers",
-                   "bias=True 会加上一个含 vocab_size 个数的可学习向量")):
-        module = candidate(d, V, bias=True)
-        bias = getattr(module, "bias", None)
-        g.expect(isinstance(bias, nn.Parameter) and tuple(bias.shape) == (V,),
-                 tr(f"expected a parameter `bias` of shape ({V},)",
-                    f"应有形状为 ({V},) 的参数 `bias`"))
-        g.expect(torch.all(bias.detach() == 0), tr("a fresh bias should start at zero, as the task says "
-                    "(every word's logit starts from the matrix product alone)",
-                                                   "新建的偏置应从零开始，如题目所说（每个词的 logit 起初只来自矩阵乘积）"))
-        with torch.no_grad():
-            _weight_of(module, (V, d)).copy_(table)
-            bias.copy_(torch.arange(V, dtype=bias.dtype))
-        g.assert_close(module(h), h @ table.T + torch.arange(V), what="logits", hint=tr("logits = h @ W^T + b",
-                                                                                        "应为 logits = h @ W^T + b"))
+    with g.case(tr("bias=True adds a learned vector of vocab_size numbers, untied and tied",
+                   "bias=True 会加上一个含 vocab_size 个数的可学习向量，不绑定和绑定时都是")):
+        for tied_to in (None, Embeddings(V, d)):
+            where = tr(" (with tied_to)", "（有 tied_to 时）") if tied_to is not None else ""
+            module = candidate(d, V, tied_to=tied_to, bias=True)
+            bias = getattr(module, "bias", None)
+            if not (isinstance(bias, nn.Parameter) and tuple(bias.shape) == (V,)):
+                raise CaseFailed(tr(f"expected a parameter `bias` of shape ({V},){where}",
+                                    f"应有形状为 ({V},) 的参数 `bias`{where}"))
+            g.expect(torch.all(bias.detach() == 0), tr(f"a fresh bias should start at zero{where}, as the task "
+                                                       "says (every word's logit starts from the matrix product alone)",
+                                                       f"新建的偏置应从零开始{where}，如题目所说（每个词的 logit "
+                                                       "起初只来自矩阵乘积）"))
+            with torch.no_grad():
+                _weight_of(module, (V, d)).copy_(table)
+                bias.copy_(torch.arange(V, dtype=bias.dtype))
+            g.assert_close(module(h), h @ table.T + torch.arange(V), what="logits",
+                           hint=tr(f"logits = h @ W^T + b{where}", f"应为 logits = h @ W^T + b{where}"))
 
 
 def _tied_pair(V: int, d: int):
@@ -192,8 +195,10 @@ def _(candidate, g):
         g.expect(got == (64 * 16, 3 * 64 * 16), tr(f"got {got}; expected one matrix for the shared layers "
                                                    f"and three for the separate ones",
                                                    f"得到 {got}；共享的各层应算一个矩阵，分开的应算三个"))
-    with g.case(tr("a positional encoding's table is a buffer: 0 parameters",
-                   "位置编码的表是缓冲区（buffer）：0 个参数")):
-        got = candidate(PositionalEncoding(16, max_len=100))
-        g.expect(got == 0, tr(f"got {got!r}; buffers are not parameters: count module.parameters() only",
-                              f"得到 {got!r}；缓冲区不是参数：只数 module.parameters()"))
+    with g.case(tr("buffers are not parameters: a positional encoding's table (0) and a BatchNorm's statistics",
+                   "缓冲区不是参数：位置编码的表（0）与 BatchNorm 的统计量")):
+        got = candidate(PositionalEncoding(16, max_len=100)), candidate(nn.BatchNorm1d(4))
+        g.expect(got == (0, 8), tr(f"got {got!r}; expected (0, 8): buffers are not parameters (a table, running "
+                                   "statistics, in the state dict or not): count module.parameters() only",
+                                   f"得到 {got!r}；应为 (0, 8)：缓冲区不是参数（表、运行统计量，无论是否存入 "
+                                   "state dict）：只数 module.parameters()"))

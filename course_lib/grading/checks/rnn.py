@@ -90,6 +90,7 @@ def _(candidate, g):
     with g.case(tr("the same, a target just below width 41's count is width 41",
                    "同上，目标略低于宽度 41 的参数量时，答案是宽度 41")):
         _expect_width(g, candidate, low + 3 * gap // 4, two_layers, {one_layer: plain})
-    with g.case(tr("a target equal to width 17's count is width 17",
-                   "目标恰好等于宽度 17 的参数量时，答案是宽度 17")):
+    with g.case(tr("a target equal to width 17's count is width 17, and width 1,000's is 1,000 (no upper bound)",
+                   "目标恰好等于宽度 17 的参数量时，答案是宽度 17；等于宽度 1,000 的参数量时是 1,000（没有上限）")):
         _expect_width(g, candidate, _count(attention, 17), attention, {})
+        _expect_width(g, candidate, _count(attention, 1000), attention, {})

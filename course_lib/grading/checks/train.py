@@ -13,6 +13,7 @@ counted on the target positions.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -114,7 +115,14 @@ def _(candidate, g):
 
 
 def _schedule(candidate, steps, **kw):
-    return torch.tensor([float(candidate(s, **kw)) for s in steps], dtype=torch.float64)
+    rates = [candidate(s, **kw) for s in steps]
+    for rate in rates:  # a Python or numpy real number; a tensor would become the optimizer's lr as it is
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+            raise CaseFailed(tr(f"returned a {type(rate).__name__}; the task asks for a float (a Python or "
+                                "numpy real number), e.g. float(...) or .item(), not a tensor",
+                                f"返回的是 {type(rate).__name__}；题目要求返回 float（Python 或 numpy 的实数），"
+                                "例如 float(...) 或 .item()，而不是张量"))
+    return torch.tensor([float(rate) for rate in rates], dtype=torch.float64)
 
 
 @exercise("train.noam_lr", name="noam_lr", chapter="11")

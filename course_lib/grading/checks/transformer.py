@@ -172,9 +172,16 @@ def _(candidate, g):
         module = _build(candidate, g, reference, _encoder_names(), dropout=0.0, norm_first=False)
         with torch.no_grad():
             g.assert_close(_output(module(x)), reference(x), hint=tr("default mask=None", "默认 mask=None"))
-    with g.case(tr("dropout is passed on: in training mode two calls differ, in eval mode they agree",
-                   "dropout 被传了下去：训练模式下两次调用结果不同，eval 模式下相同")):
+    with g.case(tr("dropout is passed on: to both Residuals, the attention and the FFN; in training mode two "
+                   "calls differ, in eval mode they agree",
+                   "dropout 被传了下去：传给两个 Residual、注意力和 FFN；训练模式下两次调用结果不同，eval 模式下相同")):
         module = candidate(D, H, FF, dropout=0.5, norm_first=False).double()
+        missing = _without_dropout(module, 0.5)
+        if missing:
+            raise CaseFailed(tr(f"dropout=0.5 did not reach {missing}: pass dropout to the attention, the FFN and "
+                                "both Residuals, as the task's Residual(d_model, sublayer, norm_first, dropout) says",
+                                f"dropout=0.5 没有传到 {missing}：请把 dropout 传给注意力、FFN 和两个 Residual，"
+                                "如题目中的 Residual(d_model, sublayer, norm_first, dropout) 所示"))
         with torch.no_grad():
             module.train()
             g.expect(not torch.equal(module(x), module(x)), tr("with dropout=0.5 in training mode the output should be "
@@ -184,6 +191,27 @@ def _(candidate, g):
             module.eval()
             g.expect(torch.equal(module(x), module(x)), tr("in eval mode the layer should be deterministic",
                                                            "eval 模式下这一层应是确定的"))
+
+
+def _without_dropout(module, p: float) -> str:
+    """Where the encoder layer's dropout ``p`` did not arrive: each Residual's and each sub-layer's."""
+    places = {
+        tr("self_attn's Residual", "self_attn 的 Residual"): lambda m: m.self_attn.dropout.p,
+        tr("the attention weights (MultiHeadAttention's dropout)", "注意力权重（MultiHeadAttention 的 dropout）"):
+            lambda m: m.self_attn.sublayer.dropout,
+        tr("ffn's Residual", "ffn 的 Residual"): lambda m: m.ffn.dropout.p,
+        tr("the FFN (PositionwiseFFN's dropout)", "FFN（PositionwiseFFN 的 dropout）"):
+            lambda m: m.ffn.sublayer.dropout.p,
+    }
+    missing = []
+    for where, read in places.items():
+        try:
+            value = read(module)
+        except AttributeError:
+            value = None
+        if not (isinstance(value, (int, float)) and value == p):
+            missing.append(where)
+    return ", ".join(missing)
 
 
 # -- DecoderLayer ------------------------------------------------------------------------------
