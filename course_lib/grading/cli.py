@@ -226,11 +226,10 @@ def _grade_all(jobs: list[_Job], args, *, show) -> list[NotebookReport]:
                disable=len(jobs) < 2 and not sys.stderr.isatty())
     # More than one notebook: the workers are forked from one process that imported the grader once.
     shared = forked_workers() if len(jobs) > 1 else contextlib.nullcontext()
-    hide = {str(job.path.parent.resolve()) for job in jobs}
-    if args.submissions is not None:
-        hide.add(str(args.submissions.resolve()))
+    folders = [job.path.parent for job in jobs] + ([args.submissions] if args.submissions is not None else [])
+    hide = sorted({str(folder.resolve()) for folder in folders})
     with shared, concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(_grade, job, args, sorted(hide)): n for n, job in enumerate(jobs)}
+        futures = {pool.submit(_grade, job, args, hide): n for n, job in enumerate(jobs)}
         for future in concurrent.futures.as_completed(futures):
             n = futures[future]
             reports[n] = future.result()

@@ -976,25 +976,28 @@ class _WorkerServer:
                 return None
             done = False
             try:
-                connection.settimeout(max(end - time.monotonic(), 0.001))
-                try:
-                    while connection.recv(4096):  # the connection closes when the worker exits
-                        pass
-                    done = True
-                except TimeoutError:  # SIGTERM: the worker kills the notebook's processes, then exits
+                done = _closed(connection, max(end - time.monotonic(), 0.001))
+                if not done:  # SIGTERM: the worker kills the notebook's processes, then exits
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGTERM)
-                    connection.settimeout(15)
-                    with contextlib.suppress(TimeoutError):
-                        while connection.recv(4096):
-                            pass
-                        done = True
-                    raise _Overdue from None
+                    done = _closed(connection, 15)
+                    raise _Overdue
             finally:
                 if not done:  # interrupted (Ctrl-C), or deaf to SIGTERM: take the worker down
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
         return tr("the worker exited without a report", "工作进程退出，没有留下报告")
+
+
+def _closed(connection: socket.socket, timeout: float) -> bool:
+    """Wait until the worker at the other end exits (its end closes); False after ``timeout`` s."""
+    connection.settimeout(timeout)
+    try:
+        while connection.recv(4096):
+            pass
+    except TimeoutError:
+        return False
+    return True
 
 
 class _Overdue(Exception):
